@@ -1,0 +1,100 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { Chunker, type ChunkerParams, chunkLengths } from './chunker.js';
+
+const params: ChunkerParams = { min: 4096, avg: 16384, max: 65536, seed: '00112233445566778899aabbccddeeff' };
+
+/** Deterministic pseudo-random bytes (so failures reproduce). */
+function prng(n: number, seed: string): Uint8Array {
+  const out = new Uint8Array(n);
+  let block = 0;
+  for (let off = 0; off < n; off += 32) {
+    const d = createHash('sha256').update(`${seed}:${block++}`).digest();
+    out.set(d.subarray(0, Math.min(32, n - off)), off);
+  }
+  return out;
+}
+
+function chunksOf(p: ChunkerParams, data: Uint8Array, pieces: number[] = [data.length]): Uint8Array[] {
+  const c = new Chunker(p);
+  const out: Uint8Array[] = [];
+  let off = 0;
+  let i = 0;
+  while (off < data.length) {
+    const n = pieces[i++ % pieces.length] as number;
+    out.push(...c.push(data.subarray(off, off + n)));
+    off += n;
+  }
+  const last = c.finish();
+  if (last !== undefined) out.push(last);
+  return out;
+}
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+describe('Chunker', () => {
+  const data = prng(2 * 1024 * 1024, 'body');
+
+  it('is deterministic and reassembles the exact bytes', () => {
+    const a = chunksOf(params, data);
+    const b = chunksOf(params, data);
+    expect(a.map(sha)).toEqual(b.map(sha));
+    expect(sha(Buffer.concat(a))).toBe(sha(data));
+  });
+
+  it('cuts the same chunks however the stream is split', () => {
+    const whole = chunksOf(params, data).map(sha);
+    expect(chunksOf(params, data, [1, 7, 4095, 65536, 100_000, 13]).map(sha)).toEqual(whole);
+    expect(chunksOf(params, data, [1000]).map(sha)).toEqual(whole);
+  });
+
+  it('respects min and max, and averages near avg', () => {
+    const lengths = chunkLengths(params, data);
+    const body = lengths.slice(0, -1);
+    expect(Math.min(...body)).toBeGreaterThanOrEqual(params.min);
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(params.max);
+    const mean = body.reduce((a, b) => a + b, 0) / body.length;
+    // FastCDC with cut-point skipping lands a bit above avg; anything in [avg/2, 2*avg] is healthy.
+    expect(mean).toBeGreaterThan(params.avg / 2);
+    expect(mean).toBeLessThan(params.avg * 2);
+  });
+
+  it('cuts incompressible runs with no boundary at max', () => {
+    const zeros = new Uint8Array(300_000);
+    const lengths = chunkLengths(params, zeros);
+    // All-zero input: the gear hash settles into a fixed value, so cuts happen at max or never.
+    for (const l of lengths.slice(0, -1)) expect(l).toBeLessThanOrEqual(params.max);
+    expect(lengths.reduce((a, b) => a + b, 0)).toBe(zeros.length);
+  });
+
+  it('shares most chunks after an insertion near the start', () => {
+    const before = new Set(chunksOf(params, data).map(sha));
+    const edited = Buffer.concat([
+      data.subarray(0, 1000),
+      Buffer.from('inserted line\r\n'),
+      data.subarray(1000),
+    ]);
+    const after = chunksOf(params, edited).map(sha);
+    const shared = after.filter((h) => before.has(h)).length;
+    expect(shared).toBeGreaterThanOrEqual(after.length - 2);
+    expect(after.length).toBeGreaterThan(50);
+  });
+
+  it('cuts at different places under a different seed', () => {
+    const other = { ...params, seed: 'ffeeddccbbaa99887766554433221100' };
+    const a = chunkLengths(params, data);
+    const b = chunkLengths(other, data);
+    expect(a).not.toEqual(b);
+  });
+
+  it('returns a short input as one chunk and nothing for empty input', () => {
+    const small = randomBytes(1000);
+    expect(chunksOf(params, small).map(sha)).toEqual([sha(small)]);
+    expect(new Chunker(params).finish()).toBeUndefined();
+  });
+
+  it('rejects sizes that are not a power-of-two average', () => {
+    expect(() => new Chunker({ ...params, avg: 10_000 })).toThrow(TypeError);
+    expect(() => new Chunker({ ...params, seed: 'xyz' })).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * Storing one message as data blobs: its header block, then content-defined chunks of the rest.
+ *
+ * Copies of one mail delivered to many users differ only in their top headers (Received, Delivered-To,
+ * Return-Path), and a forwarded attachment reappears inside other messages. Hashing whole messages
+ * would dedup neither; cutting the header block off and chunking the body with the repository's CDC
+ * chunker makes each extra copy cost about one header blob.
+ *
+ * Rules it keeps:
+ * - the concatenation of the returned blob ids' plaintexts is exactly the message (size and SHA-256
+ *   are computed over the bytes as given, so readMessageBytes can verify them);
+ * - the header block is the bytes up to and including the first empty line (CRLF or bare LF); a message
+ *   without one is all header if it ends within MAX_HEADER_BYTES; past that (pathological mail) no
+ *   header blob is cut and the whole message goes through the chunker, so no blob exceeds max(chunk,
+ *   MAX_HEADER_BYTES);
+ * - streaming: pieces are written as they arrive and memory stays bounded by the header cap plus one
+ *   chunk, whatever the message size.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { BlobId } from '../mail/snapshot.js';
+import { Chunker, type ChunkerParams } from './chunker.js';
+
+/** What storing a message needs of a repository (Repository satisfies it). */
+export interface BlobSaver {
+  /** Stores plaintext as a blob of that type, deduplicated: added=false when the blob was already known. */
+  saveBlob(type: 'data', plain: Uint8Array): Promise<{ id: BlobId; added: boolean; storedBytes: number }>;
+}
+
+/** The result of storing one message. */
+export interface MessageRecord {
+  /** Data blob ids, header block first; their concatenation is the exact message. */
+  content: BlobId[];
+  size: number;
+  sha256: string;
+  /** Blobs this message referenced, and how many of them were new to the repository. */
+  blobs: number;
+  addedBlobs: number;
+  /** Bytes added to the repository for this message (after dedup and compression). */
+  storedBytes: number;
+}
+
+/** Longest header block kept as one blob; beyond it the message is treated as headerless. */
+export const MAX_HEADER_BYTES = 1024 * 1024;
+
+/**
+ * Index just past the first empty line of `buf` (a line holding nothing, or only CR, before its LF),
+ * or -1 when there is none. An empty line at the very start counts.
+ */
+export function headerBlockEnd(buf: Uint8Array): number {
+  let lineStart = 0;
+  for (;;) {
+    const lf = buf.indexOf(0x0a, lineStart);
+    if (lf < 0) return -1;
+    const len = lf - lineStart;
+    if (len === 0 || (len === 1 && buf[lineStart] === 0x0d)) return lf + 1;
+    lineStart = lf + 1;
+  }
+}
+
+/**
+ * Writes one message, piece by piece. Call write() for each piece in order, then finish() once.
+ * Pieces may be kept by the caller afterwards: the writer copies what it holds on to.
+ */
+export class MessageRecordWriter {
+  private readonly hash: Hash = createHash('sha256');
+  private readonly chunker: Chunker;
+  private size = 0;
+  /** Bytes held while the header block's end is not yet known. */
+  private head: Uint8Array[] = [];
+  private headLen = 0;
+  private inBody = false;
+  private readonly content: BlobId[] = [];
+  private added = 0;
+  private stored = 0;
+  private finished = false;
+
+  constructor(
+    private readonly repo: BlobSaver,
+    chunker: ChunkerParams,
+  ) {
+    this.chunker = new Chunker(chunker);
+  }
+
+  async write(piece: Uint8Array): Promise<void> {
+    if (this.finished) throw new Error('MessageRecordWriter: write after finish');
+    if (piece.length === 0) return;
+    this.hash.update(piece);
+    this.size += piece.length;
+    if (this.inBody) return this.chunk(piece);
+
+    this.head.push(Uint8Array.from(piece));
+    this.headLen += piece.length;
+    // Headers are small: re-joining the held pieces until the empty line shows up costs little.
+    const held = this.head.length === 1 ? (this.head[0] as Uint8Array) : Buffer.concat(this.head);
+    this.head = [held];
+    const end = headerBlockEnd(held);
+    if (end >= 0 && end <= MAX_HEADER_BYTES) {
+      this.enterBody();
+      await this.save(held.subarray(0, end));
+      return this.chunk(held.subarray(end));
+    }
+    if (this.headLen > MAX_HEADER_BYTES) {
+      // No header block within the cap: chunk everything from the first byte.
+      this.enterBody();
+      return this.chunk(held);
+    }
+  }
+
+  async finish(): Promise<MessageRecord> {
+    if (this.finished) throw new Error('MessageRecordWriter: finish called twice');
+    this.finished = true;
+    if (!this.inBody && this.headLen > 0) {
+      // Ended inside the headers (no empty line): the whole message is its header block.
+      await this.save(this.head[0] as Uint8Array);
+    } else {
+      const last = this.chunker.finish();
+      if (last !== undefined) await this.save(last);
+    }
+    return {
+      content: this.content,
+      size: this.size,
+      sha256: this.hash.digest('hex'),
+      blobs: this.content.length,
+      addedBlobs: this.added,
+      storedBytes: this.stored,
+    };
+  }
+
+  private enterBody(): void {
+    this.inBody = true;
+    this.head = [];
+    this.headLen = 0;
+  }
+
+  private async chunk(bytes: Uint8Array): Promise<void> {
+    for (const c of this.chunker.push(bytes)) await this.save(c);
+  }
+
+  private async save(plain: Uint8Array): Promise<void> {
+    if (plain.length === 0) return;
+    const r = await this.repo.saveBlob('data', plain);
+    this.content.push(r.id);
+    if (r.added) this.added++;
+    this.stored += r.storedBytes;
+  }
+}
+
+/** Stores a message given whole or as a stream of pieces. */
+export async function storeMessage(
+  repo: BlobSaver,
+  chunker: ChunkerParams,
+  bytes: Uint8Array | AsyncIterable<Uint8Array>,
+): Promise<MessageRecord> {
+  const w = new MessageRecordWriter(repo, chunker);
+  if (bytes instanceof Uint8Array) await w.write(bytes);
+  else for await (const piece of bytes) await w.write(piece);
+  return w.finish();
+}
