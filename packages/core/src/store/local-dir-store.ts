@@ -1,0 +1,340 @@
+/**
+ * LocalDirStore: the default ObjectStore, one file per object under a root directory.
+ *
+ * The rule it keeps: a file at a key's path is always complete. put() writes a temp file
+ * (`.tmp-<random>`) in the target's own directory, fsyncs it, then hard-links it to its final name and
+ * fsyncs the directory. link(2) fails with EEXIST atomically when the name exists, so two writers of the
+ * same key can never both win and nothing is ever overwritten; rename(2) would silently replace an
+ * existing file, and "check, then rename" leaves a window between the check and the rename. Leftover
+ * temp files from a crash are invisible to list() and removed by sweepTemp().
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { MailarkError } from '../errors.js';
+import {
+  assertValidKey,
+  type ByteRange,
+  newCounters,
+  type ObjectInfo,
+  type ObjectStore,
+} from './object-store.js';
+
+/** Prefix of in-flight files; list() never shows them, sweepTemp() removes them. */
+export const TEMP_PREFIX = '.tmp-';
+
+/** Where the hard-link is refused by the file system (FAT, some FUSE/SMB mounts). */
+const NO_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+export class LocalDirStore implements ObjectStore {
+  readonly location: string;
+  readonly counters = newCounters();
+  private readonly root: string;
+
+  /** @param root the repository directory; created on the first put if absent. */
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.location = this.root;
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    this.checkKey(key);
+    const file = this.pathOf(key);
+    const dir = path.dirname(file);
+    const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    try {
+      const created = await fs.mkdir(dir, { recursive: true });
+      // A new directory entry is durable only once its parent directory is synced: sync every parent
+      // of a directory this put created (the target directory itself is synced after the link).
+      if (created !== undefined) {
+        const top = path.dirname(created);
+        for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+          await syncDir(d);
+          if (d === top || d === path.dirname(d)) break;
+        }
+      }
+      const fh = await fs.open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await this.publish(tmp, file, key);
+      await syncDir(dir);
+    } catch (err) {
+      throw localStoreError(err, 'put', key, this.location);
+    } finally {
+      // After a successful link the temp name is a second link to the same inode: drop it. After a
+      // failure it is a partial file: drop it too, so a failed put leaves nothing behind.
+      await fs.rm(tmp, { force: true }).catch(() => {});
+    }
+    this.counters.puts++;
+    this.counters.bytesWritten += data.byteLength;
+  }
+
+  /** Makes `tmp` visible as `file`, refusing to replace an existing object. */
+  private async publish(tmp: string, file: string, key: string): Promise<void> {
+    try {
+      await fs.link(tmp, file);
+      return;
+    } catch (err) {
+      if (errnoOf(err) === 'EEXIST') throw this.exists(key);
+      if (!NO_LINK_CODES.has(errnoOf(err) ?? '')) throw err;
+    }
+    // No hard links on this file system: check, then rename. Two writers of one key can race in the
+    // gap, which is harmless for mailark's objects: keys are content hashes or random ids, so both
+    // writers hold identical bytes (the same argument as S3 without conditional writes).
+    if (await exists(file)) throw this.exists(key);
+    await fs.rename(tmp, file);
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Uint8Array> {
+    this.checkKey(key);
+    const file = this.pathOf(key);
+    let out: Uint8Array;
+    try {
+      out = range === undefined ? await readWhole(file) : await readRange(file, range, key, this.location);
+    } catch (err) {
+      throw localStoreError(err, 'get', key, this.location);
+    }
+    this.counters.gets++;
+    this.counters.bytesRead += out.byteLength;
+    return out;
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    this.checkKey(key);
+    this.counters.stats++;
+    try {
+      const st = await fs.stat(this.pathOf(key));
+      return st.isFile() ? { key, size: st.size } : undefined;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw localStoreError(err, 'stat', key, this.location);
+    }
+  }
+
+  /**
+   * Every object whose key starts with `prefix`, in ascending key order, streamed. Entries of each
+   * directory are ordered as `name` for files and `name/` for directories, which makes a depth-first
+   * walk yield keys in exactly the order a sort of the full keys would ('a/b-c' before 'a/b/x').
+   */
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    this.counters.lists++;
+    const slash = prefix.lastIndexOf('/');
+    const base = slash < 0 ? '' : prefix.slice(0, slash);
+    yield* this.walk(base, prefix);
+  }
+
+  private async *walk(dirKey: string, prefix: string): AsyncGenerator<ObjectInfo> {
+    const dir = dirKey === '' ? this.root : this.pathOf(dirKey);
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw localStoreError(err, 'list', dirKey, this.location);
+    }
+    const items = entries
+      .filter((e) => !e.name.startsWith(TEMP_PREFIX) && (e.isFile() || e.isDirectory()))
+      .map((e) => ({ name: e.name, dir: e.isDirectory(), sortKey: e.isDirectory() ? `${e.name}/` : e.name }))
+      .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    for (const item of items) {
+      const key = dirKey === '' ? item.name : `${dirKey}/${item.name}`;
+      if (item.dir) {
+        // Descend only where a key under this directory can match the prefix.
+        const sub = `${key}/`;
+        if (sub.startsWith(prefix) || prefix.startsWith(sub)) yield* this.walk(key, prefix);
+        continue;
+      }
+      if (!key.startsWith(prefix)) continue;
+      try {
+        const st = await fs.stat(path.join(dir, item.name));
+        yield { key, size: st.size };
+      } catch (err) {
+        // Deleted between readdir and stat: a concurrent delete, not an error.
+        if (errnoOf(err) === 'ENOENT') continue;
+        throw localStoreError(err, 'list', key, this.location);
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    this.checkKey(key);
+    this.counters.deletes++;
+    try {
+      await fs.unlink(this.pathOf(key));
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return; // idempotent
+      throw localStoreError(err, 'delete', key, this.location);
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  /** Local files have atomic no-overwrite (link fails with EEXIST): see the module header. */
+  async probeCapabilities(): Promise<{ conditionalWrites: boolean }> {
+    return { conditionalWrites: true };
+  }
+
+  /**
+   * Removes temp files left by crashed writers. Only files older than `olderThanMs` (default one hour)
+   * are removed, so a put in flight in another process is never disturbed. Returns how many went.
+   */
+  async sweepTemp(olderThanMs = 3_600_000, now = Date.now()): Promise<number> {
+    let removed = 0;
+    const visit = async (dir: string): Promise<void> => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT') return;
+        throw localStoreError(err, 'sweep', path.relative(this.root, dir), this.location);
+      }
+      for (const e of entries) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) await visit(p);
+        else if (e.isFile() && e.name.startsWith(TEMP_PREFIX)) {
+          const st = await fs.stat(p).catch(() => undefined);
+          if (st !== undefined && now - st.mtimeMs >= olderThanMs) {
+            await fs.rm(p, { force: true });
+            removed++;
+          }
+        }
+      }
+    };
+    await visit(this.root);
+    return removed;
+  }
+
+  private checkKey(key: string): void {
+    assertValidKey(key);
+    // A key ending in a temp-file name would be hidden from list() and eaten by sweepTemp().
+    if (key.split('/').some((s) => s.startsWith(TEMP_PREFIX))) {
+      throw new TypeError(
+        `invalid object key ${JSON.stringify(key)}: segments may not start with ${TEMP_PREFIX}`,
+      );
+    }
+  }
+
+  private pathOf(key: string): string {
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  private exists(key: string): MailarkError {
+    return new MailarkError('OBJECT_EXISTS', `object ${key} already exists in ${this.location}`);
+  }
+}
+
+async function readWhole(file: string): Promise<Uint8Array> {
+  const buf = await fs.readFile(file);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Reads exactly range.length bytes at range.offset through a file handle, never the whole file. */
+async function readRange(file: string, range: ByteRange, key: string, location: string): Promise<Uint8Array> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (range.offset < 0 || range.length < 0 || range.offset + range.length > size) {
+      throw new MailarkError(
+        'CORRUPT',
+        `range ${range.offset}+${range.length} is outside object ${key} (${size} bytes) in ${location}`,
+      );
+    }
+    const out = new Uint8Array(range.length);
+    let done = 0;
+    while (done < range.length) {
+      const { bytesRead } = await fh.read(out, done, range.length - done, range.offset + done);
+      if (bytesRead === 0) {
+        throw new MailarkError('CORRUPT', `object ${key} in ${location} shrank while being read`);
+      }
+      done += bytesRead;
+    }
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync a directory so the entries created in it survive a crash. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    // Some file systems refuse fsync on directories; the data itself was already synced.
+    if (errnoOf(err) !== 'EINVAL' && errnoOf(err) !== 'EISDIR') throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Maps a Node file-system error to a MailarkError (pure: unit-tested). MailarkErrors pass through.
+ * Permanent conditions carry `details.transient = false` so the retrying store does not retry them.
+ */
+export function localStoreError(err: unknown, op: string, key: string, location: string): MailarkError {
+  if (err instanceof MailarkError) return err;
+  const code = errnoOf(err);
+  const what = `${op} ${key} in ${location}`;
+  const details = (transient: boolean) => ({ op, key, errno: code, transient });
+  switch (code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new MailarkError('OBJECT_NOT_FOUND', `object ${key} not found in ${location}`, {
+        cause: err,
+        details: details(false),
+      });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new MailarkError('STORE_IO', `${what} failed: no space left on the device`, {
+        cause: err,
+        hint: `free space on the file system holding ${location} (or run "mailark prune"), then retry`,
+        details: details(false),
+      });
+    case 'EACCES':
+    case 'EPERM':
+      return new MailarkError('STORE_IO', `${what} failed: permission denied`, {
+        cause: err,
+        hint: `give the user running mailark read and write access to ${location}`,
+        details: details(false),
+      });
+    case 'EROFS':
+      return new MailarkError('STORE_IO', `${what} failed: the file system is read-only`, {
+        cause: err,
+        hint: `remount ${location} read-write, or choose another repository location`,
+        details: details(false),
+      });
+    case 'EEXIST':
+      return new MailarkError('OBJECT_EXISTS', `object ${key} already exists in ${location}`, { cause: err });
+    default:
+      return new MailarkError(
+        'STORE_IO',
+        `${what} failed: ${code ?? (err as Error)?.message ?? String(err)}`,
+        {
+          cause: err,
+          hint: `check the disk and file system holding ${location} (dmesg, df -h)`,
+          details: details(true),
+        },
+      );
+  }
+}
