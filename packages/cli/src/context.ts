@@ -1,0 +1,159 @@
+/**
+ * The services a command handler receives (wrangler style): the repository location and store, the
+ * password, the repository itself (opened, optionally locked), output, and the interrupt signal.
+ * Everything opened through the context is closed by main.ts after the handler, in reverse order,
+ * whether it succeeded or failed; a handler never needs try/finally for these.
+ *
+ * Settings come from flags first, then the environment: -r/--repo or MAILARK_REPOSITORY,
+ * --s3-endpoint/MAILARK_S3_ENDPOINT, --s3-path-style/MAILARK_S3_PATH_STYLE, --s3-region/MAILARK_S3_REGION,
+ * --cache-dir/MAILARK_CACHE_DIR, and the password as password.ts describes.
+ */
+import { MailarkError, type ObjectStore, openStore, Repository } from '@mailark/core';
+import type { GlobalOptions } from './command.js';
+import type { Output } from './output.js';
+import { type Env, REPOSITORY_PASSWORD, readPassword } from './password.js';
+
+export interface OpenRepositoryOptions {
+  /** Takes this lock for the duration of the command (released afterwards, also on failure). */
+  lock?: 'shared' | 'exclusive';
+}
+
+export interface CommandContext {
+  readonly output: Output;
+  /** Aborted on SIGINT/SIGTERM: pass it to long operations; they stop and main exits 130. */
+  readonly signal: AbortSignal;
+  readonly env: Env;
+  /** The command path as typed, e.g. 'key add' (used as the lock owner). */
+  readonly commandName: string;
+  /** --cache-dir or MAILARK_CACHE_DIR (reserved for find's local catalog cache). */
+  readonly cacheDir: string | undefined;
+  /** -r/--repo or MAILARK_REPOSITORY; USAGE error with a hint when neither is set. */
+  repositoryLocation(): string;
+  /** The store at the repository location, opened once per run. */
+  openStore(): Promise<ObjectStore>;
+  /** The repository password (read once per run). */
+  password(): Promise<string>;
+  /** Opens the repository at -r with the password, optionally locked. */
+  openRepository(opts?: OpenRepositoryOptions): Promise<Repository>;
+  /** Registers a clean-up step run after the handler (last registered runs first). */
+  defer(cleanup: () => Promise<void>): void;
+  /** Registers the password so main.ts can scrub it from any error text (belt and braces). */
+  registerSecret(secret: string): void;
+}
+
+export interface ContextOptions {
+  args: GlobalOptions;
+  output: Output;
+  env: Env;
+  signal: AbortSignal;
+  commandName: string;
+}
+
+/** The concrete context; main.ts calls close() after the handler. */
+export class RunContext implements CommandContext {
+  readonly output: Output;
+  readonly signal: AbortSignal;
+  readonly env: Env;
+  readonly commandName: string;
+  readonly cacheDir: string | undefined;
+  readonly secrets: string[] = [];
+  private readonly args: GlobalOptions;
+  private readonly cleanups: Array<() => Promise<void>> = [];
+  private store: Promise<ObjectStore> | undefined;
+  private passwordValue: Promise<string> | undefined;
+
+  constructor(opts: ContextOptions) {
+    this.args = opts.args;
+    this.output = opts.output;
+    this.env = opts.env;
+    this.signal = opts.signal;
+    this.commandName = opts.commandName;
+    this.cacheDir = setting(opts.args.cacheDir, opts.env.MAILARK_CACHE_DIR);
+  }
+
+  repositoryLocation(): string {
+    const location = setting(this.args.repo, this.env.MAILARK_REPOSITORY);
+    if (location === undefined) {
+      throw new MailarkError('USAGE', 'no repository given', {
+        hint: 'pass -r LOCATION or set MAILARK_REPOSITORY, e.g. -r /srv/mailark/acme or -r s3://bucket/acme',
+      });
+    }
+    return location;
+  }
+
+  openStore(): Promise<ObjectStore> {
+    if (this.store === undefined) {
+      const location = this.repositoryLocation();
+      const pathStyle = this.args.s3PathStyle ?? envBoolean(this.env, 'MAILARK_S3_PATH_STYLE');
+      this.store = Promise.resolve(
+        openStore(location, {
+          s3Endpoint: setting(this.args.s3Endpoint, this.env.MAILARK_S3_ENDPOINT),
+          s3PathStyle: pathStyle,
+          s3Region: setting(this.args.s3Region, this.env.MAILARK_S3_REGION),
+        }),
+      );
+      const opened = this.store;
+      this.defer(async () => (await opened).close());
+    }
+    return this.store;
+  }
+
+  password(): Promise<string> {
+    if (this.passwordValue === undefined) {
+      this.passwordValue = readPassword({ ...REPOSITORY_PASSWORD, file: this.args.passwordFile }, this.env);
+      this.passwordValue.then(
+        (p) => this.registerSecret(p),
+        () => {},
+      );
+    }
+    return this.passwordValue;
+  }
+
+  async openRepository(opts: OpenRepositoryOptions = {}): Promise<Repository> {
+    // Password first: a missing password is a usage error that needs no network round trip.
+    const password = await this.password();
+    const store = await this.openStore();
+    const repo = await Repository.open(store, password, { reporter: this.output.progress });
+    this.defer(() => repo.close());
+    if (opts.lock !== undefined) {
+      const lock = await repo.lock(opts.lock, `mailark ${this.commandName}`);
+      this.defer(() => lock.release());
+    }
+    return repo;
+  }
+
+  defer(cleanup: () => Promise<void>): void {
+    this.cleanups.push(cleanup);
+  }
+
+  registerSecret(secret: string): void {
+    if (secret !== '' && !this.secrets.includes(secret)) this.secrets.push(secret);
+  }
+
+  /** Runs the clean-ups, last first; all run even if one fails; the first failure is rethrown. */
+  async close(): Promise<void> {
+    let first: unknown;
+    while (this.cleanups.length > 0) {
+      const cleanup = this.cleanups.pop()!;
+      try {
+        await cleanup();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
+  }
+}
+
+function setting(flag: string | undefined, env: string | undefined): string | undefined {
+  if (flag !== undefined && flag !== '') return flag;
+  return env === undefined || env === '' ? undefined : env;
+}
+
+function envBoolean(env: Env, name: string): boolean | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  throw new MailarkError('CONFIG', `${name}=${v} is not a boolean`, { hint: `set ${name} to true or false` });
+}

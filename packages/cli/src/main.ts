@@ -1,0 +1,295 @@
+/**
+ * The mailark command line: parses argv with yargs, runs one command handler with its context, and
+ * turns the outcome into an exit code in ONE place (core's exitCodeFor): 0 ok, 1 failure, 2 usage,
+ * 3 partial, 10 no repository, 11 locked, 12 wrong password, 130 interrupted.
+ *
+ * runCli never touches process.*: it takes argv and an io object and returns the exit code, so tests
+ * run the whole CLI in-process. main() wires it to the real process (argv, streams, env, signals).
+ *
+ * yargs only parses here: its command handlers merely record which command was chosen, and the
+ * handler runs after parsing succeeded, so a usage error can never half-run a command.
+ */
+import { readFileSync } from 'node:fs';
+import { EXIT, errorText, exitCodeFor, MailarkError } from '@mailark/core';
+import yargs, { type Argv } from 'yargs';
+import type { TextSink } from './cli-reporter.js';
+import type { CommandArgs, GlobalOptions, MailarkCommand } from './command.js';
+import { commands as defaultCommands } from './commands/index.js';
+import { RunContext } from './context.js';
+import { exitCodeEpilogue } from './exit-codes.js';
+import { Output } from './output.js';
+import type { Env } from './password.js';
+
+export interface CliIo {
+  stdout: TextSink;
+  stderr: TextSink;
+  env: Env;
+  /** Aborted on SIGINT/SIGTERM; commands stop and the CLI exits 130. */
+  signal?: AbortSignal;
+  /** The command list (tests may pass their own; defaults to commands/index.ts). */
+  commands?: readonly MailarkCommand[];
+  /** Clock for progress throttling (tests). */
+  now?: () => number;
+}
+
+/** The version in packages/cli/package.json (one level above both src/ and dist/). */
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+interface Invocation {
+  spec: MailarkCommand;
+  path: string;
+  args: CommandArgs<Record<string, unknown>>;
+}
+
+/** Runs mailark with these arguments (without the node and script paths); resolves to the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const early = scanArgv(argv);
+  const earlyOutput = () =>
+    new Output({
+      json: early.json,
+      quiet: early.quiet,
+      verbose: false,
+      stdout: io.stdout,
+      stderr: io.stderr,
+    });
+
+  // Refuse a password on the command line before yargs sees it: yargs would echo the stray value
+  // ("Unknown argument: hunter2") and argv is visible to every user of the machine anyway.
+  if (early.passwordFlag) {
+    earlyOutput().error('USAGE', 'mailark never takes a password on the command line', PASSWORD_HINT);
+    return EXIT.USAGE;
+  }
+
+  const parsed = await parse(argv, io.commands ?? defaultCommands);
+  if (parsed.kind === 'text') {
+    earlyOutput().raw(parsed.text);
+    return EXIT.OK;
+  }
+  if (parsed.kind === 'usage') {
+    const topic = parsed.path === '' ? 'mailark --help' : `mailark ${parsed.path} --help`;
+    earlyOutput().error('USAGE', parsed.message, `run "${topic}" for usage`);
+    return EXIT.USAGE;
+  }
+
+  const { spec, path, args } = parsed.invocation;
+  const output = new Output({
+    json: args.json,
+    quiet: args.quiet,
+    verbose: args.verbose,
+    stdout: io.stdout,
+    stderr: io.stderr,
+    ...(io.now === undefined ? {} : { now: io.now }),
+  });
+  const signal = io.signal ?? new AbortController().signal;
+  const ctx = new RunContext({ args, output, env: io.env, signal, commandName: path });
+
+  let code: number;
+  try {
+    try {
+      signal.throwIfAborted();
+      code = (await spec.handler!(args, ctx)) ?? EXIT.OK;
+    } finally {
+      await ctx.close();
+    }
+  } catch (err) {
+    return reportError(err, output, signal, ctx.secrets);
+  }
+  output.progress.finish();
+  return code;
+}
+
+/** Prints an error (scrubbed of secrets) and returns its exit code. */
+function reportError(err: unknown, output: Output, signal: AbortSignal, secrets: readonly string[]): number {
+  let e: MailarkError;
+  if (err instanceof MailarkError) e = err;
+  else if (signal.aborted) e = new MailarkError('INTERRUPTED', 'interrupted', { cause: err });
+  else e = new MailarkError('INTERNAL', errorText(err), { cause: err, hint: BUG_HINT });
+  if (signal.aborted && e.code !== 'INTERRUPTED' && isAbort(err)) {
+    e = new MailarkError('INTERRUPTED', 'interrupted', { cause: err });
+  }
+  const scrub = (s: string) => secrets.reduce((acc, secret) => acc.split(secret).join('***'), s);
+  output.error(e.code, scrub(e.message), e.hint === undefined ? undefined : scrub(e.hint));
+  if (output.verbose && !output.json && err instanceof Error && err.stack !== undefined) {
+    output.diagnostic(scrub(err.stack));
+  }
+  return exitCodeFor(e);
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
+}
+
+const PASSWORD_HINT =
+  'put the password in a file readable only by you and pass --password-file FILE or set ' +
+  'MAILARK_PASSWORD_FILE (or set MAILARK_PASSWORD)';
+const BUG_HINT =
+  'this is a bug in mailark: please report it, with the output of the same command run with --verbose';
+
+type Parsed =
+  | { kind: 'run'; invocation: Invocation }
+  | { kind: 'text'; text: string }
+  | { kind: 'usage'; message: string; path: string };
+
+async function parse(argv: readonly string[], commands: readonly MailarkCommand[]): Promise<Parsed> {
+  let invocation: Invocation | undefined;
+  let failure: string | undefined;
+  let text = '';
+
+  const record = (spec: MailarkCommand, path: string) => (args: unknown) => {
+    invocation = { spec, path, args: args as Invocation['args'] };
+  };
+  const register = (y: Argv<GlobalOptions>, spec: MailarkCommand, parent: string): Argv<GlobalOptions> => {
+    const path = parent === '' ? verb(spec) : `${parent} ${verb(spec)}`;
+    return y.command(
+      spec.command,
+      spec.describe,
+      (sub) => {
+        // Opening the default group here makes --help list the command's own options before the
+        // global ones (yargs orders a command's groups before those inherited from the top level).
+        const own = (sub as Argv<GlobalOptions>).group([], 'Positionals:').group([], 'Options:');
+        let b = (spec.builder?.(own) ?? own) as Argv<GlobalOptions>;
+        for (const child of spec.subcommands ?? []) b = register(b, child, path);
+        if (spec.handler === undefined) b = b.demandCommand(1, `"mailark ${path}" needs a subcommand`);
+        for (const [cmd, desc] of spec.examples ?? []) b = b.example(cmd, desc);
+        return b.epilogue(exitCodeEpilogue(spec.exitCodes));
+      },
+      spec.handler === undefined ? () => {} : record(spec, path),
+    );
+  };
+
+  let y = globalOptions(yargs())
+    .scriptName('mailark')
+    .usage('mailark <command> [options]\n\nIncremental, encrypted, deduplicated backups of IMAP mailboxes.')
+    .version(VERSION)
+    .help()
+    .strict()
+    .exitProcess(false)
+    .wrap(100)
+    .parserConfiguration({ 'strip-aliased': true, 'strip-dashed': true })
+    .demandCommand(1, 'no command given')
+    .check(numbersAreNumbers, true)
+    .epilogue(exitCodeEpilogue())
+    .fail((msg, err) => {
+      failure ??= msg ?? errorText(err);
+    });
+  for (const spec of commands) y = register(y, spec, '');
+
+  await y.parseAsync([...argv], {}, (_err, _args, out) => {
+    text = out;
+  });
+  if (failure !== undefined) return { kind: 'usage', message: failure, path: commandPath(argv, commands) };
+  if (invocation !== undefined) return { kind: 'run', invocation };
+  if (text !== '') return { kind: 'text', text };
+  return { kind: 'usage', message: 'no command given', path: '' };
+}
+
+function globalOptions(y: Argv): Argv<GlobalOptions> {
+  return y
+    .option('repo', {
+      alias: 'r',
+      type: 'string',
+      describe: 'repository location: a directory or s3://bucket/prefix (env MAILARK_REPOSITORY)',
+    })
+    .option('password-file', {
+      type: 'string',
+      describe: 'file holding the repository password (env MAILARK_PASSWORD_FILE; or MAILARK_PASSWORD)',
+    })
+    .option('json', {
+      type: 'boolean',
+      default: false,
+      describe: 'print the result as one JSON document on stdout; events as JSON lines on stderr',
+    })
+    .option('quiet', {
+      alias: 'q',
+      type: 'boolean',
+      default: false,
+      describe: 'no status or progress output',
+    })
+    .option('verbose', {
+      alias: 'v',
+      type: 'boolean',
+      default: false,
+      describe: 'debug messages, and stack traces on errors',
+    })
+    .option('s3-endpoint', {
+      type: 'string',
+      describe: 'S3-compatible endpoint URL (env MAILARK_S3_ENDPOINT; AWS when unset)',
+    })
+    .option('s3-path-style', {
+      type: 'boolean',
+      describe: 'path-style S3 addressing (env MAILARK_S3_PATH_STYLE)',
+    })
+    .option('s3-region', { type: 'string', describe: 'S3 region (env MAILARK_S3_REGION)' })
+    .option('cache-dir', { type: 'string', describe: 'local cache directory (env MAILARK_CACHE_DIR)' })
+    .group(
+      ['repo', 'password-file', 's3-endpoint', 's3-path-style', 's3-region', 'cache-dir'],
+      'Repository options:',
+    )
+    .group(
+      ['json', 'quiet', 'verbose', 'help', 'version'],
+      'Output options:',
+    ) as unknown as Argv<GlobalOptions>;
+}
+
+/** yargs turns `--pack-size abc` into NaN silently; make it a usage error naming the option. */
+function numbersAreNumbers(args: Record<string, unknown>): true {
+  for (const [key, value] of Object.entries(args)) {
+    if (typeof value === 'number' && Number.isNaN(value)) {
+      const option = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      throw new Error(`--${option} needs a number`);
+    }
+  }
+  return true;
+}
+
+/** The first word of a command string: 'ls <snapshot>' → 'ls'. */
+function verb(spec: MailarkCommand): string {
+  return spec.command.split(' ')[0] ?? spec.command;
+}
+
+/** The known command words at the start of argv, for a usage hint: ['key', 'add', '--x'] → 'key add'. */
+function commandPath(argv: readonly string[], commands: readonly MailarkCommand[]): string {
+  const words: string[] = [];
+  let level: readonly MailarkCommand[] = commands;
+  for (const arg of argv) {
+    const spec = level.find((c) => verb(c) === arg);
+    if (spec === undefined) break;
+    words.push(arg);
+    level = spec.subcommands ?? [];
+  }
+  return words.join(' ');
+}
+
+/** Flags main needs before yargs runs: output mode for usage errors, and a forbidden --password. */
+function scanArgv(argv: readonly string[]): { json: boolean; quiet: boolean; passwordFlag: boolean } {
+  const end = argv.indexOf('--');
+  const opts = end === -1 ? argv : argv.slice(0, end);
+  return {
+    json: opts.includes('--json'),
+    quiet: opts.includes('--quiet') || opts.includes('-q'),
+    passwordFlag: opts.some((a) => a === '--password' || a.startsWith('--password=')),
+  };
+}
+
+/** The process entry point (bin/mailark.js): real argv, streams, environment and signals. */
+export async function main(): Promise<void> {
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (name: NodeJS.Signals) => {
+    // First signal: stop cleanly (flush packs, release locks). Second: the user means it.
+    if (++signals > 1) process.exit(EXIT.INTERRUPTED);
+    controller.abort(new MailarkError('INTERRUPTED', `interrupted by ${name}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const code = await runCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    signal: controller.signal,
+  });
+  // Exit explicitly (idle sockets must not keep a finished command alive), after stdout drained.
+  process.stdout.write('', () => process.exit(code));
+}
