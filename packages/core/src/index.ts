@@ -8,3 +8,7 @@ export * from './mail/snapshot-tree.js';
 export * from './progress.js';
 export * from './store/memory-store.js';
 export * from './store/object-store.js';
+export * from './retention/policy.js';
+export * from './retention/prune-plan.js';
+export * from './retention/retention-duration.js';
+export * from './retention/zoned-calendar.js';
