@@ -1,0 +1,234 @@
+/**
+ * Repository locks, as restic's: locks/<id> holds a sealed record {mode, owner, host, pid, time}.
+ *
+ * - shared locks (backup, check, restore) coexist; an exclusive lock (prune) excludes every other lock.
+ * - acquire = look for conflicting locks, write ours, then look again: two processes that race both
+ *   see each other on the second look and back off, so a conflict can cause a spurious LOCKED but
+ *   never two writers that must not meet.
+ * - a held lock refreshes itself every 5 minutes (a new record, then the old one is deleted: nothing
+ *   is rewritten in place); a lock is stale when its time is older than 30 minutes, or when it was
+ *   taken on this host by a process that no longer exists. Stale locks never block anyone (a crashed
+ *   agent must not stop the next night's backup); `mailark unlock` removes them.
+ */
+import { hostname } from 'node:os';
+import { isMailarkError, MailarkError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+
+export type LockMode = 'shared' | 'exclusive';
+
+export interface LockRecord {
+  mode: LockMode;
+  owner: string;
+  host: string;
+  pid: number;
+  /** ISO 8601 time of the last refresh. */
+  time: string;
+}
+
+export interface LockInfo extends LockRecord {
+  id: string;
+  stale: boolean;
+}
+
+/** A held lock. `id` changes when the lock refreshes (a refresh writes a new object). */
+export interface RepoLock {
+  readonly id: string;
+  release(): Promise<void>;
+}
+
+export const STALE_AFTER_MS = 30 * 60 * 1000;
+export const REFRESH_EVERY_MS = 5 * 60 * 1000;
+
+/** Where this process runs; injectable so tests can play other hosts, dead pids and the future. */
+export interface LockEnv {
+  host: string;
+  pid: number;
+  now(): number;
+  isAlive(pid: number): boolean;
+}
+
+export const processLockEnv: LockEnv = {
+  host: hostname(),
+  pid: process.pid,
+  now: () => Date.now(),
+  isAlive(pid) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      // EPERM: the process exists but belongs to someone else.
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  },
+};
+
+/** Pure: is this lock stale as seen from `env`? */
+export function isStale(lock: LockRecord, env: LockEnv): boolean {
+  const t = Date.parse(lock.time);
+  if (!Number.isFinite(t) || env.now() - t > STALE_AFTER_MS) return true;
+  return lock.host === env.host && lock.pid !== env.pid && !env.isAlive(lock.pid);
+}
+
+/** Pure: may a lock of `mode` be taken while `other` is held? */
+export function conflicts(mode: LockMode, other: LockRecord): boolean {
+  return mode === 'exclusive' || other.mode === 'exclusive';
+}
+
+/** What the lock code needs of a repository. */
+export interface LockStore {
+  readonly location: string;
+  saveLockRecord(record: LockRecord): Promise<string>;
+  /** The record, or undefined when the object vanished meanwhile; throws CORRUPT when unreadable. */
+  loadLockRecord(id: string): Promise<LockRecord | undefined>;
+  listLockIds(): Promise<string[]>;
+  deleteLockRecord(id: string): Promise<void>;
+}
+
+/** Every lock in the repository; unreadable ones are reported as non-stale exclusive 'unknown' locks. */
+export async function listLocks(store: LockStore, env: LockEnv = processLockEnv): Promise<LockInfo[]> {
+  const out: LockInfo[] = [];
+  for (const id of await store.listLockIds()) {
+    let rec: LockRecord | undefined;
+    try {
+      rec = await store.loadLockRecord(id);
+    } catch (err) {
+      if (!isMailarkError(err, 'CORRUPT')) throw err;
+      rec = {
+        mode: 'exclusive',
+        owner: 'unreadable lock',
+        host: 'unknown',
+        pid: 0,
+        time: new Date(env.now()).toISOString(),
+      };
+      out.push({ id, ...rec, stale: false });
+      continue;
+    }
+    if (rec !== undefined) out.push({ id, ...rec, stale: isStale(rec, env) });
+  }
+  return out;
+}
+
+/** Removes stale locks; returns their ids. */
+export async function removeStaleLocks(store: LockStore, env: LockEnv = processLockEnv): Promise<string[]> {
+  const stale = (await listLocks(store, env)).filter((l) => l.stale);
+  for (const l of stale) await store.deleteLockRecord(l.id);
+  return stale.map((l) => l.id);
+}
+
+/** Removes every lock, held or not (`mailark unlock --remove-all`); returns their ids. */
+export async function removeAllLocks(store: LockStore): Promise<string[]> {
+  const ids = await store.listLockIds();
+  for (const id of ids) await store.deleteLockRecord(id);
+  return ids;
+}
+
+function lockedError(store: LockStore, holder: LockInfo): MailarkError {
+  const how = holder.mode === 'exclusive' ? 'exclusively' : 'shared';
+  return new MailarkError(
+    'LOCKED',
+    `repository ${store.location} is locked (${how}) by ${holder.owner} on ${holder.host} (pid ${holder.pid}) since ${holder.time}`,
+    {
+      hint:
+        holder.owner === 'unreadable lock'
+          ? `lock ${holder.id} cannot be read: if no mailark is running, run "mailark unlock --remove-all"`
+          : 'if that process is gone, run "mailark unlock"',
+      details: {
+        holder: {
+          id: holder.id,
+          mode: holder.mode,
+          owner: holder.owner,
+          host: holder.host,
+          pid: holder.pid,
+          since: holder.time,
+        },
+      },
+    },
+  );
+}
+
+/** Takes a lock; LOCKED names the holder. The lock refreshes itself until released. */
+export async function acquireLock(
+  store: LockStore,
+  mode: LockMode,
+  owner: string,
+  opts: { env?: LockEnv; reporter?: Reporter } = {},
+): Promise<HeldLock> {
+  const env = opts.env ?? processLockEnv;
+  const blocking = async (self?: string) => {
+    const all = await listLocks(store, env);
+    for (const l of all) {
+      if (l.id === self) continue;
+      if (l.stale) {
+        opts.reporter?.log(
+          'warn',
+          `ignoring stale lock ${l.id} of ${l.owner} on ${l.host} (pid ${l.pid}) since ${l.time}`,
+        );
+        continue;
+      }
+      if (conflicts(mode, l)) return l;
+    }
+    return undefined;
+  };
+  const before = await blocking();
+  if (before !== undefined) throw lockedError(store, before);
+  const record = (): LockRecord => ({
+    mode,
+    owner,
+    host: env.host,
+    pid: env.pid,
+    time: new Date(env.now()).toISOString(),
+  });
+  const id = await store.saveLockRecord(record());
+  const after = await blocking(id);
+  if (after !== undefined) {
+    await store.deleteLockRecord(id);
+    throw lockedError(store, after);
+  }
+  return new HeldLock(store, id, record, opts.reporter);
+}
+
+export class HeldLock implements RepoLock {
+  private current: string;
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: LockStore,
+    id: string,
+    private readonly record: () => LockRecord,
+    private readonly reporter?: Reporter,
+  ) {
+    this.current = id;
+    this.timer = setInterval(() => {
+      this.refreshing = this.refresh().catch((err: unknown) => {
+        this.reporter?.log('warn', `could not refresh lock ${this.current}: ${String(err)}`);
+      });
+    }, REFRESH_EVERY_MS);
+    // A lock must never keep the process alive on its own.
+    this.timer.unref();
+  }
+
+  get id(): string {
+    return this.current;
+  }
+
+  get released(): boolean {
+    return this.timer === undefined;
+  }
+
+  /** Writes a fresh record, then deletes the old one (never a moment without a lock). */
+  async refresh(): Promise<void> {
+    if (this.timer === undefined) return;
+    const old = this.current;
+    this.current = await this.store.saveLockRecord(this.record());
+    await this.store.deleteLockRecord(old);
+  }
+
+  async release(): Promise<void> {
+    if (this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.refreshing;
+    await this.store.deleteLockRecord(this.current);
+  }
+}

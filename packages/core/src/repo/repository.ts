@@ -1,0 +1,621 @@
+/**
+ * The repository: one tenant's encrypted, deduplicated, content-addressed store of mail.
+ *
+ * It owns the format (see layout.ts for where objects live, pack.ts and blob-index.ts for their
+ * bytes) and keeps its invariants:
+ * - every object is sealed (AES-256-GCM) under the master key, which only key files hold, wrapped
+ *   by a password-derived key; every read authenticates, and failures are CORRUPT naming the object;
+ * - objects are written once and never modified; write order is packs → index → snapshot, so a
+ *   snapshot only ever references blobs whose packs and index entries are already stored;
+ * - a blob is stored once per repository (keyed id), and read back with one ranged GET of its pack.
+ */
+import { isMailarkError, MailarkError } from '../errors.js';
+import { type BlobId, canonicalJson, type Snapshot } from '../mail/snapshot.js';
+import type { TreeWriter } from '../mail/snapshot-tree.js';
+import { type Reporter, silentReporter } from '../progress.js';
+import type { ObjectStore, StoreCounters } from '../store/object-store.js';
+import { probeCapabilities } from '../store/probe.js';
+import { BlobIndex, decodeIndexObject, encodeIndexObject, type IndexEntry } from './blob-index.js';
+import {
+  corrupt,
+  DEFAULT_KDF,
+  hmacId,
+  type MasterKey,
+  newMasterKey,
+  open,
+  type ScryptParams,
+  seal,
+  sha256Hex,
+} from './crypto.js';
+import { createKeyFile, type KeyFile, type KeyInfo, parseKeyFile, unwrapKeyFile } from './key-file.js';
+import { CONFIG_KEY, idOfKey, type JsonKind, objectKey, packKey } from './layout.js';
+import {
+  acquireLock,
+  type LockEnv,
+  type LockInfo,
+  type LockMode,
+  type LockRecord,
+  type LockStore,
+  listLocks,
+  type RepoLock,
+  removeAllLocks,
+  removeStaleLocks,
+} from './lock.js';
+import { mapLimit } from './map-limit.js';
+import { type BlobType, openBlob, type PackEntry, sealBlob } from './pack.js';
+import { Packer } from './packer.js';
+import { DEFAULT_PACK_SIZE, newConfig, openConfig, type RepoConfig, sealConfig } from './repo-config.js';
+
+export type { RepoLock } from './lock.js';
+export type { RepoConfig } from './repo-config.js';
+
+export interface InitOptions {
+  packSize?: number;
+  /** scrypt parameters; default N=2^15, r=8, p=1. Tests pass {N: 1024, r: 8, p: 1}. */
+  kdf?: ScryptParams;
+  reporter?: Reporter;
+}
+
+export interface OpenOptions {
+  reporter?: Reporter;
+  /**
+   * How to treat index objects at open: 'strict' (default) fails CORRUPT on a damaged one; 'lenient'
+   * skips it and records the error in `indexErrors` (check, repair); 'skip' loads no index (repair).
+   */
+  index?: 'strict' | 'lenient' | 'skip';
+  /** Test hook: the host/pid/clock locks see. */
+  lockEnv?: LockEnv;
+}
+
+/** Index objects load this many at a time: enough to hide S3 latency, few enough for memory. */
+const LOAD_CONCURRENCY = 8;
+
+export class Repository implements TreeWriter, LockStore {
+  readonly store: ObjectStore;
+  readonly config: RepoConfig;
+  readonly keyId: string;
+  /** Damaged index objects skipped at open with `index: 'lenient'`. */
+  readonly indexErrors: MailarkError[] = [];
+
+  private readonly master: MasterKey;
+  private readonly reporter: Reporter;
+  private readonly lockEnv: LockEnv | undefined;
+  private readonly index = new BlobIndex();
+  /** Index object id → the packs it covers. */
+  private readonly indexObjects = new Map<string, string[]>();
+  /** Packs written since the last index object, with their entries. */
+  private unindexed = new Map<string, PackEntry[]>();
+  private readonly packer: Packer;
+  private readonly snapshotCache = new Map<string, Snapshot>();
+  private readonly heldLocks = new Set<RepoLock>();
+
+  private constructor(
+    store: ObjectStore,
+    config: RepoConfig,
+    keyId: string,
+    master: MasterKey,
+    opts: OpenOptions,
+  ) {
+    this.store = store;
+    this.config = config;
+    this.keyId = keyId;
+    this.master = master;
+    this.reporter = opts.reporter ?? silentReporter;
+    this.lockEnv = opts.lockEnv;
+    this.packer = new Packer(master.encKey, config.packSize, {
+      writePack: (id, bytes) => this.putNew(packKey(id), bytes),
+      packWritten: (id, entries) => {
+        for (const e of entries) this.index.add({ ...e, pack: id });
+        this.unindexed.set(id, entries);
+      },
+    });
+  }
+
+  /** Creates a repository at an empty location; REPOSITORY_EXISTS if one (or a part of one) is there. */
+  static async init(store: ObjectStore, password: string, opts: InitOptions = {}): Promise<Repository> {
+    if ((await store.stat(CONFIG_KEY)) !== undefined || (await firstKey(store, 'keys/')) !== undefined) {
+      throw new MailarkError('REPOSITORY_EXISTS', `a repository already exists at ${store.location}`, {
+        hint: 'use it as it is, or choose another location for a new repository',
+      });
+    }
+    const packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
+    if (!Number.isInteger(packSize) || packSize < 1024 || packSize > 1024 ** 3) {
+      throw new MailarkError('USAGE', `pack size ${packSize} is out of range`, {
+        hint: 'use 1 KiB .. 1 GiB; the default 16 MiB suits most stores',
+      });
+    }
+    const capabilities = await probeCapabilities(store);
+    const config = newConfig(packSize, capabilities);
+    const master = newMasterKey();
+    const key = await createKeyFile(master, password, opts.kdf ?? DEFAULT_KDF);
+    // Key before config: a location with a config always has a key to open it.
+    await store.put(objectKey('keys', key.id), key.bytes);
+    await store.put(CONFIG_KEY, sealConfig(master.encKey, config));
+    return new Repository(store, config, key.id, master, opts);
+  }
+
+  /** Opens a repository: NO_REPOSITORY, WRONG_PASSWORD, FORMAT_UNSUPPORTED or CORRUPT (naming the object). */
+  static async open(store: ObjectStore, password: string, opts: OpenOptions = {}): Promise<Repository> {
+    let sealedConfig: Uint8Array;
+    try {
+      sealedConfig = await store.get(CONFIG_KEY);
+    } catch (err) {
+      if (!isMailarkError(err, 'OBJECT_NOT_FOUND')) throw err;
+      throw new MailarkError('NO_REPOSITORY', `there is no mailark repository at ${store.location}`, {
+        hint: 'check the location, or create one with "mailark init"',
+        cause: err,
+      });
+    }
+    const { id, master } = await findKey(store, password);
+    const config = openConfig(master.encKey, sealedConfig, store.location);
+    const repo = new Repository(store, config, id, master, opts);
+    await repo.loadIndex(opts.index ?? 'strict');
+    return repo;
+  }
+
+  // ---- blobs ----
+
+  /** The keyed id of a blob's plaintext. */
+  blobId(plain: Uint8Array): BlobId {
+    return hmacId(this.master.idKey, plain);
+  }
+
+  /** True when the blob is indexed or pending in a pack not yet written. */
+  hasBlob(id: BlobId): boolean {
+    return this.index.has(id) || this.packer.pending(id) !== undefined;
+  }
+
+  async saveBlob(
+    type: BlobType,
+    plain: Uint8Array,
+  ): Promise<{ id: BlobId; added: boolean; storedBytes: number }> {
+    this.packer.assertHealthy();
+    const id = this.blobId(plain);
+    if (this.hasBlob(id)) return { id, added: false, storedBytes: 0 };
+    const sealed = sealBlob(this.master.encKey, type, id, plain);
+    await this.packer.add(type, id, sealed, plain.byteLength);
+    return { id, added: true, storedBytes: sealed.byteLength };
+  }
+
+  /** One ranged GET of the blob's pack; authenticated and checked against its id. */
+  async loadBlob(id: BlobId): Promise<Uint8Array> {
+    const pending = this.packer.pending(id);
+    if (pending !== undefined)
+      return this.checkId(
+        id,
+        openBlob(this.master.encKey, pending.entry, pending.sealed, `pending blob ${id}`),
+        'pending pack',
+      );
+    const e = this.index.get(id);
+    if (e === undefined) {
+      throw new MailarkError('NOT_FOUND', `blob ${id} is not in the index of ${this.store.location}`, {
+        hint: 'run "mailark check"; if the index is damaged, "mailark repair index" rebuilds it',
+      });
+    }
+    const key = packKey(e.pack);
+    let sealed: Uint8Array;
+    try {
+      sealed = await this.store.get(key, { offset: e.offset, length: e.length });
+    } catch (err) {
+      if (isMailarkError(err, 'OBJECT_NOT_FOUND'))
+        throw corrupt(key, `is missing (it holds blob ${id})`, err);
+      throw err;
+    }
+    return this.checkId(id, openBlob(this.master.encKey, e, sealed, `${key} (blob ${id})`), key);
+  }
+
+  async saveTree(value: unknown): Promise<BlobId> {
+    return (await this.saveBlob('tree', Buffer.from(canonicalJson(value)))).id;
+  }
+
+  async loadTree<T>(id: BlobId): Promise<T> {
+    const bytes = await this.loadBlob(id);
+    try {
+      return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
+    } catch (err) {
+      throw new MailarkError('CORRUPT', `tree blob ${id} is not valid JSON`, { cause: err });
+    }
+  }
+
+  /** Seals open packs and writes the index object for every pack written since the last one. */
+  async flush(): Promise<void> {
+    await this.packer.flush();
+    if (this.unindexed.size === 0) return;
+    const packs = this.unindexed;
+    const id = await this.putSealed('index', encodeIndexObject(this.master.encKey, packs));
+    this.indexObjects.set(id, [...packs.keys()]);
+    // Only now: a failed index write leaves the packs listed for the next flush.
+    this.unindexed = new Map([...this.unindexed].filter(([p]) => !packs.has(p)));
+  }
+
+  // ---- snapshots ----
+
+  async saveSnapshot(s: Snapshot): Promise<string> {
+    await this.flush();
+    if (!this.index.has(s.tree)) {
+      throw new MailarkError(
+        'INTERNAL',
+        `snapshot tree ${s.tree} is not in the index: refusing to write a dangling snapshot`,
+      );
+    }
+    const id = await this.saveJson('snapshots', s);
+    this.snapshotCache.set(id, s);
+    return id;
+  }
+
+  /** Every snapshot, ascending by time (then id). */
+  async listSnapshots(): Promise<Array<{ id: string; snapshot: Snapshot }>> {
+    const ids = await this.listJson('snapshots');
+    const out = await mapLimit(ids, LOAD_CONCURRENCY, async (id) => ({
+      id,
+      snapshot: await this.loadSnapshot(id),
+    }));
+    return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+  }
+
+  async loadSnapshot(id: string): Promise<Snapshot> {
+    const cached = this.snapshotCache.get(id);
+    if (cached !== undefined) return cached;
+    const s = await this.loadJson<Snapshot>('snapshots', id);
+    this.snapshotCache.set(id, s);
+    return s;
+  }
+
+  /** 'latest' (of the tenant, if given), a full id, or a unique prefix of at least 4 hex characters. */
+  async resolveSnapshot(
+    ref: string,
+    filter: { tenant?: string } = {},
+  ): Promise<{ id: string; snapshot: Snapshot }> {
+    const what = filter.tenant === undefined ? '' : ` of tenant ${filter.tenant}`;
+    if (ref === 'latest') {
+      const all = (await this.listSnapshots()).filter(
+        (s) => filter.tenant === undefined || s.snapshot.tenant === filter.tenant,
+      );
+      const last = all.at(-1);
+      if (last === undefined) {
+        throw new MailarkError('NOT_FOUND', `no snapshot${what} in ${this.store.location}`, {
+          hint: 'run "mailark backup" first',
+        });
+      }
+      return last;
+    }
+    const lower = ref.toLowerCase();
+    if (!/^[0-9a-f]{4,64}$/.test(lower)) {
+      throw new MailarkError('USAGE', `"${ref}" is not a snapshot reference`, {
+        hint: 'use "latest", a snapshot id, or at least its first 4 characters',
+      });
+    }
+    const matches = (await this.listJson('snapshots')).filter((id) => id.startsWith(lower));
+    const hits: Array<{ id: string; snapshot: Snapshot }> = [];
+    for (const id of matches) {
+      const snapshot = await this.loadSnapshot(id);
+      if (filter.tenant === undefined || snapshot.tenant === filter.tenant) hits.push({ id, snapshot });
+    }
+    const [hit, other] = hits;
+    if (hit === undefined) {
+      throw new MailarkError('NOT_FOUND', `no snapshot${what} matches "${ref}" in ${this.store.location}`, {
+        hint: 'list them with "mailark snapshots"',
+      });
+    }
+    if (other !== undefined) {
+      throw new MailarkError('USAGE', `snapshot prefix "${ref}" is ambiguous (${hits.length} snapshots)`, {
+        hint: 'give more characters of the id',
+      });
+    }
+    return hit;
+  }
+
+  async deleteSnapshot(id: string): Promise<void> {
+    await this.store.delete(objectKey('snapshots', id));
+    this.snapshotCache.delete(id);
+  }
+
+  // ---- other sealed JSON objects ----
+
+  saveObject(kind: 'checkpoints', value: unknown): Promise<string> {
+    return this.saveJson(kind, value);
+  }
+
+  loadObject<T>(kind: 'checkpoints', id: string): Promise<T> {
+    return this.loadJson<T>(kind, id);
+  }
+
+  listObjects(kind: 'checkpoints'): Promise<string[]> {
+    return this.listJson(kind);
+  }
+
+  deleteObject(kind: 'checkpoints', id: string): Promise<void> {
+    return this.store.delete(objectKey(kind, id));
+  }
+
+  // ---- locks ----
+
+  async lock(mode: LockMode, owner = 'mailark'): Promise<RepoLock> {
+    const held = await acquireLock(this, mode, owner, {
+      reporter: this.reporter,
+      ...(this.lockEnv === undefined ? {} : { env: this.lockEnv }),
+    });
+    const release = held.release.bind(held);
+    const lock: RepoLock = {
+      get id() {
+        return held.id;
+      },
+      release: async () => {
+        this.heldLocks.delete(lock);
+        await release();
+      },
+    };
+    this.heldLocks.add(lock);
+    return lock;
+  }
+
+  listLocks(): Promise<LockInfo[]> {
+    return listLocks(this, this.lockEnv);
+  }
+
+  removeStaleLocks(): Promise<string[]> {
+    return removeStaleLocks(this, this.lockEnv);
+  }
+
+  removeAllLocks(): Promise<string[]> {
+    return removeAllLocks(this);
+  }
+
+  get location(): string {
+    return this.store.location;
+  }
+
+  /** @internal LockStore */
+  saveLockRecord(record: LockRecord): Promise<string> {
+    return this.saveJson('locks', record);
+  }
+
+  /** @internal LockStore */
+  async loadLockRecord(id: string): Promise<LockRecord | undefined> {
+    try {
+      return await this.loadJson<LockRecord>('locks', id);
+    } catch (err) {
+      if (isMailarkError(err, 'OBJECT_NOT_FOUND')) return undefined;
+      throw err;
+    }
+  }
+
+  /** @internal LockStore */
+  listLockIds(): Promise<string[]> {
+    return this.listJson('locks');
+  }
+
+  /** @internal LockStore */
+  deleteLockRecord(id: string): Promise<void> {
+    return this.store.delete(objectKey('locks', id));
+  }
+
+  // ---- keys ----
+
+  /** Adds a password; returns the new key's id. */
+  async addKey(password: string, opts: { kdf?: ScryptParams } = {}): Promise<string> {
+    const key = await createKeyFile(this.master, password, opts.kdf ?? DEFAULT_KDF);
+    await this.store.put(objectKey('keys', key.id), key.bytes);
+    return key.id;
+  }
+
+  async listKeys(): Promise<Array<KeyInfo & { current: boolean }>> {
+    const out: Array<KeyInfo & { current: boolean }> = [];
+    for await (const { key } of this.store.list('keys/')) {
+      const id = idOfKey(key);
+      if (id === undefined) continue;
+      const file: KeyFile = parseKeyFile(id, await this.store.get(key));
+      out.push({ id, created: file.created, host: file.host, user: file.user, current: id === this.keyId });
+    }
+    return out.sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  /** Removes a password; refuses the key in use and the last key (USAGE). */
+  async removeKey(id: string): Promise<void> {
+    if (id === this.keyId) {
+      throw new MailarkError('USAGE', `key ${id} is the one in use`, {
+        hint: 'open the repository with another password to remove this key',
+      });
+    }
+    const ids = (await this.listKeys()).map((k) => k.id);
+    if (!ids.includes(id))
+      throw new MailarkError('NOT_FOUND', `no key ${id} in ${this.store.location}`, {
+        hint: 'list keys with "mailark key list"',
+      });
+    if (ids.length <= 1)
+      throw new MailarkError('USAGE', 'refusing to remove the last key', { hint: 'add another key first' });
+    await this.store.delete(objectKey('keys', id));
+  }
+
+  // ---- maintenance (check, stats, prune, repair) ----
+
+  /** Every index entry (a blob stored in two packs appears twice). */
+  indexEntries(): Iterable<IndexEntry> {
+    return this.index.entries();
+  }
+
+  /** The index objects loaded or written, with the packs each covers. */
+  indexObjectPacks(): ReadonlyMap<string, readonly string[]> {
+    return this.indexObjects;
+  }
+
+  /** Every pack in the store, with its size. */
+  async listPacks(): Promise<Array<{ id: string; size: number }>> {
+    const out: Array<{ id: string; size: number }> = [];
+    for await (const { key, size } of this.store.list('data/')) {
+      const id = idOfKey(key);
+      if (id !== undefined && key === packKey(id)) out.push({ id, size });
+    }
+    return out;
+  }
+
+  /** The store's request counters, when the store keeps them. */
+  get counters(): StoreCounters | undefined {
+    return (this.store as { counters?: StoreCounters }).counters;
+  }
+
+  /** The master key, for the repo/ and check/ modules that decode packs themselves. @internal */
+  get encKey(): Uint8Array {
+    return this.master.encKey;
+  }
+
+  /** Releases this instance's locks after flushing. The store stays open: it belongs to the caller. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      for (const l of [...this.heldLocks]) await l.release();
+    }
+  }
+
+  // ---- internals ----
+
+  private checkId(id: BlobId, plain: Uint8Array, where: string): Uint8Array {
+    if (this.blobId(plain) !== id)
+      throw corrupt(where, `returned blob ${id} whose content does not match its id`);
+    return plain;
+  }
+
+  private async loadIndex(mode: 'strict' | 'lenient' | 'skip'): Promise<void> {
+    if (mode === 'skip') return;
+    const ids = await this.listJson('index');
+    const loaded = await mapLimit(ids, LOAD_CONCURRENCY, async (id) => {
+      try {
+        return {
+          id,
+          packs: decodeIndexObject(
+            this.master.encKey,
+            await this.getVerified('index', id),
+            objectKey('index', id),
+          ),
+        };
+      } catch (err) {
+        if (mode === 'strict' || !isMailarkError(err, 'CORRUPT')) throw err;
+        this.indexErrors.push(err);
+        return undefined;
+      }
+    });
+    for (const item of loaded) {
+      if (item === undefined) continue;
+      for (const [pack, entries] of item.packs) for (const e of entries) this.index.add({ ...e, pack });
+      this.indexObjects.set(item.id, [...item.packs.keys()]);
+    }
+  }
+
+  /** @internal Adds index entries (repair, repack); does not write anything. */
+  addIndexEntries(packId: string, entries: readonly PackEntry[]): void {
+    for (const e of entries) this.index.add({ ...e, pack: packId });
+  }
+
+  /** @internal Writes an index object for these packs; returns its id. */
+  async writeIndexObject(packs: ReadonlyMap<string, readonly PackEntry[]>): Promise<string> {
+    const id = await this.putSealed('index', encodeIndexObject(this.master.encKey, packs));
+    this.indexObjects.set(id, [...packs.keys()]);
+    return id;
+  }
+
+  /** @internal Deletes an index object (after its replacement is written). */
+  async deleteIndexObject(id: string): Promise<void> {
+    await this.store.delete(objectKey('index', id));
+    this.indexObjects.delete(id);
+  }
+
+  /** @internal Forgets the index entries of packs that are gone. */
+  forgetPacks(packs: ReadonlySet<string>): void {
+    this.index.removePacks(packs);
+  }
+
+  /** @internal Stores a sealed JSON object; returns its id. */
+  async saveJson(kind: JsonKind, value: unknown): Promise<string> {
+    return this.putSealed(
+      kind,
+      seal(this.master.encKey, Buffer.from(JSON.stringify(value)), Buffer.from(kind)),
+    );
+  }
+
+  /** @internal Loads a sealed JSON object; CORRUPT names it, OBJECT_NOT_FOUND passes through. */
+  async loadJson<T>(kind: JsonKind, id: string): Promise<T> {
+    const what = objectKey(kind, id);
+    const plain = open(this.master.encKey, await this.getVerified(kind, id), what, Buffer.from(kind));
+    try {
+      return JSON.parse(Buffer.from(plain).toString('utf8')) as T;
+    } catch (err) {
+      throw corrupt(what, 'is not valid JSON', err);
+    }
+  }
+
+  private async listJson(kind: JsonKind | 'index'): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const { key } of this.store.list(`${kind}/`)) {
+      const id = idOfKey(key);
+      if (id !== undefined && key === objectKey(kind, id)) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Stores sealed bytes under <kind>/<sha256>; returns the id. */
+  private async putSealed(kind: JsonKind | 'index', sealed: Uint8Array): Promise<string> {
+    const id = sha256Hex(sealed);
+    await this.putNew(objectKey(kind, id), sealed);
+    return id;
+  }
+
+  /** put() that treats "already there" as done: ids are content hashes, so the bytes are the same. */
+  private async putNew(key: string, bytes: Uint8Array): Promise<void> {
+    try {
+      await this.store.put(key, bytes);
+    } catch (err) {
+      if (!isMailarkError(err, 'OBJECT_EXISTS')) throw err;
+    }
+  }
+
+  /** The whole object, checked against its id (the SHA-256 of its bytes). */
+  private async getVerified(kind: JsonKind | 'index', id: string): Promise<Uint8Array> {
+    const key = objectKey(kind, id);
+    const bytes = await this.store.get(key);
+    if (sha256Hex(bytes) !== id) throw corrupt(key, 'does not match its id (damaged or truncated)');
+    return bytes;
+  }
+}
+
+async function firstKey(store: ObjectStore, prefix: string): Promise<string | undefined> {
+  for await (const { key } of store.list(prefix)) return key;
+  return undefined;
+}
+
+/** Tries every key file with the password; WRONG_PASSWORD when none opens. */
+async function findKey(store: ObjectStore, password: string): Promise<{ id: string; master: MasterKey }> {
+  const damaged: MailarkError[] = [];
+  let unsupported: MailarkError | undefined;
+  let count = 0;
+  let readable = 0;
+  for await (const { key } of store.list('keys/')) {
+    const id = idOfKey(key);
+    if (id === undefined) continue;
+    count++;
+    let file: KeyFile;
+    try {
+      file = parseKeyFile(id, await store.get(key));
+    } catch (err) {
+      if (isMailarkError(err, 'CORRUPT')) damaged.push(err);
+      else if (isMailarkError(err, 'FORMAT_UNSUPPORTED')) unsupported = err;
+      else throw err;
+      continue;
+    }
+    readable++;
+    const master = await unwrapKeyFile(file, password);
+    if (master !== undefined) return { id, master };
+  }
+  // Only newer-format keys (and maybe damaged ones): this mailark is too old, not the password wrong.
+  if (unsupported !== undefined && readable === 0) throw unsupported;
+  if (count > 0 && damaged.length === count) throw damaged[0] as MailarkError;
+  const note =
+    damaged.length > 0 ? ` (damaged key files: ${damaged.map((d) => d.details?.object).join(', ')})` : '';
+  throw new MailarkError(
+    'WRONG_PASSWORD',
+    `no key in ${store.location} opens with the given password${note}`,
+    {
+      hint: 'check the password (MAILARK_PASSWORD, MAILARK_PASSWORD_FILE or --password-file)',
+    },
+  );
+}
