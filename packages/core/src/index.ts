@@ -3,6 +3,10 @@
  * (backup, find, restore, export, retention, check). Front ends (cli, agent) hold no business logic.
  */
 export * from './errors.js';
+export * from './find/find-messages.js';
+export * from './find/message-query.js';
+export * from './find/message-ref.js';
+export * from './find/resolve-message-ref.js';
 export * from './mail/snapshot.js';
 export * from './mail/snapshot-tree.js';
 export * from './progress.js';
@@ -20,3 +24,4 @@ export type { BlobType, PackEntry } from './repo/pack.js';
 export { DEFAULT_CHUNKER, DEFAULT_PACK_SIZE } from './repo/repo-config.js';
 export * from './repo/repository.js';
 export * from './repo/test-repository.js';
+export { type EmlOutcome, emlFileName, writeEmlFile } from './restore/eml-files.js';
