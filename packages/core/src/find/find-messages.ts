@@ -330,7 +330,8 @@ class TreeScanner {
       const results = await inOrder(jobs, async ({ pageId }) => this.matchingEntries(pageId));
       for (let i = 0; i < jobs.length; i++) {
         const folder = (jobs[i] as { folder: FolderNode }).folder;
-        for (const entry of results[i] as MessageEntry[]) yield locate(id, snapshot, ref.user, folder, entry);
+        for (const entry of results[i] as MessageEntry[])
+          yield locate(id, snapshot, ref.user, folder, entry);
       }
     }
   }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { errorText, MailarkError } from '../errors.js';
 import type { MessageEntry } from '../mail/snapshot.js';
 import { readMessageBytes, type TreeReader } from '../mail/snapshot-tree.js';
-import { sha256Hex } from './restore-plan.js';
+import { digestHex } from './restore-plan.js';
 
 /** A file name for a message: see the module comment. */
 export function emlFileName(entry: Pick<MessageEntry, 'internalDate' | 'sha256' | 'h'>): string {
@@ -61,7 +61,7 @@ export async function writeEmlFile(
       throw err;
     });
     if (existing !== undefined) {
-      if (sha256Hex(existing) === entry.sha256) return { status: 'already-present', file };
+      if (digestHex(existing) === entry.sha256) return { status: 'already-present', file };
       return {
         status: 'failed',
         file,

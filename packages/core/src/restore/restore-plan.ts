@@ -100,7 +100,7 @@ export function normalizeLineEnds(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
+export function digestHex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
@@ -114,10 +114,10 @@ export interface MessageFingerprint {
 }
 
 export function fingerprint(bytes: Uint8Array): MessageFingerprint {
-  const fp: MessageFingerprint = { sha256: sha256Hex(bytes), size: bytes.byteLength };
+  const fp: MessageFingerprint = { sha256: digestHex(bytes), size: bytes.byteLength };
   const norm = normalizeLineEnds(bytes);
   if (norm !== bytes) {
-    fp.normalizedSha256 = sha256Hex(norm);
+    fp.normalizedSha256 = digestHex(norm);
     fp.normalizedSize = norm.byteLength;
   }
   return fp;
