@@ -13,6 +13,7 @@ import {
   type TenantTree,
 } from '../mail/snapshot.js';
 import { readMessageBytes, saveFolderPages, type TreeWriter } from '../mail/snapshot-tree.js';
+import { newTestRepository, saveTestSnapshot } from '../repo/test-repository.js';
 import { findMessages, type SnapshotSource } from './find-messages.js';
 import { parseMessageQuery } from './message-query.js';
 import { parseMessageRef } from './message-ref.js';
@@ -379,5 +380,32 @@ describe('resolveMessageRef', () => {
       expect((err as MailarkError).hint).toMatch(/mailark (find|snapshots)/);
     }
     await expect(resolveMessageRef(repo, 'nonsense')).rejects.toMatchObject({ code: 'USAGE' });
+  });
+});
+
+describe('findMessages on a real Repository', () => {
+  it('finds, resolves and reads back exact bytes from an encrypted repository', async () => {
+    const { repo } = await newTestRepository();
+    const a = Buffer.from('Subject: one\r\n\r\nfirst\r\n');
+    const b = Buffer.from('Subject: two\r\n\r\nsecond\r\n');
+    const first = await saveTestSnapshot(
+      repo,
+      { 'alice@ex': { INBOX: [a, b], 'Clients/Été': [b] } },
+      '2026-11-20T02:00:00.000Z',
+    );
+    await saveTestSnapshot(repo, { 'alice@ex': { INBOX: [a] } }, '2026-11-21T02:00:00.000Z');
+    const gone = await findMessages(repo, parseMessageQuery({}), { deletedSince: first.id.slice(0, 8) });
+    expect(gone.matches.map((m) => [m.folder, m.uid, m.snapshotId])).toEqual([
+      ['Clients/Été', 1, first.id],
+      ['INBOX', 2, first.id],
+    ]);
+    const located = await resolveMessageRef(repo, gone.matches[0]?.ref as string);
+    expect(Buffer.from(await readMessageBytes(repo, located.entry)).equals(b)).toBe(true);
+    await expect(
+      findMessages(repo, parseMessageQuery({}), { deletedSince: 'last tuesday' }),
+    ).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringContaining('neither a date nor a snapshot'),
+    });
   });
 });

@@ -19,7 +19,7 @@
  *   window (not only BASE) also reports mail that arrived after BASE and was deleted before the
  *   compared run, as long as one backup saw it: the case hourly passes exist for.
  */
-import { MailarkError } from '../errors.js';
+import { isMailarkError, MailarkError } from '../errors.js';
 import type {
   FolderNode,
   MailboxRef,
@@ -198,7 +198,10 @@ async function findDeleted(
   opts: FindOptions,
 ): Promise<FindResult> {
   const all = await snapshotsOf(repo, opts.tenant);
-  const target = await repo.resolveSnapshot(opts.snapshot ?? 'latest', tenantFilter(opts.tenant));
+  const target =
+    opts.snapshot === undefined
+      ? (all.at(-1) as { id: string; snapshot: Snapshot })
+      : await repo.resolveSnapshot(opts.snapshot, tenantFilter(opts.tenant));
   const targetIndex = all.findIndex((s) => s.id === target.id);
   const baseIndex = await baseSnapshotIndex(repo, all, since, opts);
   if (baseIndex >= targetIndex) {
@@ -233,7 +236,16 @@ async function baseSnapshotIndex(
     at = undefined; // not a date: a snapshot reference
   }
   if (at === undefined) {
-    const base = await repo.resolveSnapshot(since, tenantFilter(opts.tenant));
+    const base = await repo.resolveSnapshot(since, tenantFilter(opts.tenant)).catch((err: unknown) => {
+      if (!isMailarkError(err, 'USAGE')) throw err;
+      throw new MailarkError(
+        'USAGE',
+        `--deleted-since "${since}" is neither a date nor a snapshot reference`,
+        {
+          hint: 'e.g. --deleted-since yesterday, --deleted-since 2026-11-20 or --deleted-since 3fa2b1c9',
+        },
+      );
+    });
     return all.findIndex((s) => s.id === base.id);
   }
   let index = 0;
@@ -330,8 +342,7 @@ class TreeScanner {
       const results = await inOrder(jobs, async ({ pageId }) => this.matchingEntries(pageId));
       for (let i = 0; i < jobs.length; i++) {
         const folder = (jobs[i] as { folder: FolderNode }).folder;
-        for (const entry of results[i] as MessageEntry[])
-          yield locate(id, snapshot, ref.user, folder, entry);
+        for (const entry of results[i] as MessageEntry[]) yield locate(id, snapshot, ref.user, folder, entry);
       }
     }
   }
