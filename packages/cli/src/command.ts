@@ -24,8 +24,20 @@ export interface GlobalOptions {
   cacheDir?: string | undefined;
 }
 
-/** What a handler receives: its own options (camelCase) plus the global ones. */
-export type CommandArgs<A> = A & GlobalOptions & { _: Array<string | number> };
+/** 'message-id' → 'messageId', as yargs' camel-case expansion names options at run time. */
+export type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S;
+
+/**
+ * What a handler receives: its own options plus the global ones, under camelCase names only
+ * (main.ts parses with strip-dashed, so `--message-id` arrives as `args.messageId`).
+ */
+export type CommandArgs<A> = {
+  [K in keyof A as K extends string ? CamelCase<K> : K]: A[K];
+} & GlobalOptions & {
+    _: Array<string | number>;
+  };
 
 export type CommandHandler<A> = (
   args: CommandArgs<A>,

@@ -8,7 +8,7 @@
  * --s3-endpoint/MAILARK_S3_ENDPOINT, --s3-path-style/MAILARK_S3_PATH_STYLE, --s3-region/MAILARK_S3_REGION,
  * --cache-dir/MAILARK_CACHE_DIR, and the password as password.ts describes.
  */
-import { MailarkError, type ObjectStore, openStore, Repository } from '@mailark/core';
+import { MailarkError, type ObjectStore, openStore, Repository, type ScryptParams } from '@mailark/core';
 import type { GlobalOptions } from './command.js';
 import type { Output } from './output.js';
 import { type Env, REPOSITORY_PASSWORD, readPassword } from './password.js';
@@ -35,6 +35,12 @@ export interface CommandContext {
   password(): Promise<string>;
   /** Opens the repository at -r with the password, optionally locked. */
   openRepository(opts?: OpenRepositoryOptions): Promise<Repository>;
+  /**
+   * Key-derivation parameters for new keys (init, key add): the default unless MAILARK_TEST_KDF=fast,
+   * a TEST-ONLY switch that makes scrypt cheap (N=1024) so test suites stay fast. Never use it for
+   * real repositories: it makes passwords far easier to guess from a stolen key file.
+   */
+  keyDerivation(): ScryptParams | undefined;
   /** Registers a clean-up step run after the handler (last registered runs first). */
   defer(cleanup: () => Promise<void>): void;
   /** Registers the password so main.ts can scrub it from any error text (belt and braces). */
@@ -47,6 +53,8 @@ export interface ContextOptions {
   env: Env;
   signal: AbortSignal;
   commandName: string;
+  /** Base for relative repository paths (default: the process's working directory). */
+  cwd?: string | undefined;
 }
 
 /** The concrete context; main.ts calls close() after the handler. */
@@ -57,6 +65,7 @@ export class RunContext implements CommandContext {
   readonly commandName: string;
   readonly cacheDir: string | undefined;
   readonly secrets: string[] = [];
+  private readonly cwd: string | undefined;
   private readonly args: GlobalOptions;
   private readonly cleanups: Array<() => Promise<void>> = [];
   private store: Promise<ObjectStore> | undefined;
@@ -68,6 +77,7 @@ export class RunContext implements CommandContext {
     this.env = opts.env;
     this.signal = opts.signal;
     this.commandName = opts.commandName;
+    this.cwd = opts.cwd;
     this.cacheDir = setting(opts.args.cacheDir, opts.env.MAILARK_CACHE_DIR);
   }
 
@@ -90,6 +100,8 @@ export class RunContext implements CommandContext {
           s3Endpoint: setting(this.args.s3Endpoint, this.env.MAILARK_S3_ENDPOINT),
           s3PathStyle: pathStyle,
           s3Region: setting(this.args.s3Region, this.env.MAILARK_S3_REGION),
+          env: { ...this.env },
+          ...(this.cwd === undefined ? {} : { cwd: this.cwd }),
         }),
       );
       const opened = this.store;
@@ -120,6 +132,15 @@ export class RunContext implements CommandContext {
       this.defer(() => lock.release());
     }
     return repo;
+  }
+
+  keyDerivation(): ScryptParams | undefined {
+    const v = this.env.MAILARK_TEST_KDF;
+    if (v === undefined || v === '') return undefined;
+    if (v === 'fast') return { N: 1024, r: 8, p: 1 };
+    throw new MailarkError('CONFIG', `MAILARK_TEST_KDF=${v} is not understood`, {
+      hint: 'MAILARK_TEST_KDF=fast is for test suites only; unset it for real repositories',
+    });
   }
 
   defer(cleanup: () => Promise<void>): void {

@@ -30,6 +30,8 @@ export interface CliIo {
   commands?: readonly MailarkCommand[];
   /** Clock for progress throttling (tests). */
   now?: () => number;
+  /** Base for relative repository paths (default: process.cwd()). */
+  cwd?: string;
 }
 
 /** The version in packages/cli/package.json (one level above both src/ and dist/). */
@@ -83,7 +85,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     ...(io.now === undefined ? {} : { now: io.now }),
   });
   const signal = io.signal ?? new AbortController().signal;
-  const ctx = new RunContext({ args, output, env: io.env, signal, commandName: path });
+  const ctx = new RunContext({ args, output, env: io.env, signal, commandName: path, cwd: io.cwd });
 
   let code: number;
   try {
