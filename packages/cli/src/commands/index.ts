@@ -3,5 +3,6 @@
  * exporting a defineCommand(...) object and add it to this array (one line).
  */
 import type { MailarkCommand } from '../command.js';
+import { findCommand } from './find.js';
 
-export const commands: MailarkCommand[] = [];
+export const commands: MailarkCommand[] = [findCommand];
