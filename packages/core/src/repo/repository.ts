@@ -42,7 +42,15 @@ import {
   removeStaleLocks,
 } from './lock.js';
 import { mapLimit } from './map-limit.js';
-import { type BlobType, openBlob, type PackEntry, sealBlob } from './pack.js';
+import {
+  type BlobType,
+  decodePackTail,
+  openBlob,
+  type PackEntry,
+  sealBlob,
+  tailLength,
+  tailLengthFromField,
+} from './pack.js';
 import { Packer } from './packer.js';
 import { DEFAULT_PACK_SIZE, newConfig, openConfig, type RepoConfig, sealConfig } from './repo-config.js';
 
@@ -69,6 +77,8 @@ export interface OpenOptions {
 
 /** Index objects load this many at a time: enough to hide S3 latency, few enough for memory. */
 const LOAD_CONCURRENCY = 8;
+/** First tail read when a pack's blob count is unknown: covers ~1,400 blobs. */
+const TAIL_GUESS = 64 * 1024;
 
 export class Repository implements TreeWriter, LockStore {
   readonly store: ObjectStore;
@@ -447,6 +457,24 @@ export class Repository implements TreeWriter, LockStore {
       if (id !== undefined && key === packKey(id)) out.push({ id, size });
     }
     return out;
+  }
+
+  /**
+   * A pack's entries, read from its header with one ranged GET of its tail (two when `count` is
+   * unknown and the header is larger than the first guess). `size` saves a stat when known.
+   */
+  async readPackHeader(packId: string, size?: number, count?: number): Promise<PackEntry[]> {
+    const key = packKey(packId);
+    const packSize = size ?? (await this.store.stat(key))?.size;
+    if (packSize === undefined) throw corrupt(key, 'is missing');
+    let want = Math.min(packSize, count === undefined ? TAIL_GUESS : tailLength(count));
+    let tail = await this.store.get(key, { offset: packSize - want, length: want });
+    const need = tailLengthFromField(tail, packSize, key);
+    if (need > want) {
+      want = need;
+      tail = await this.store.get(key, { offset: packSize - want, length: want });
+    }
+    return decodePackTail(this.master.encKey, tail, packSize, key);
   }
 
   /** The store's request counters, when the store keeps them. */
