@@ -26,3 +26,5 @@ export { DEFAULT_CHUNKER, DEFAULT_PACK_SIZE } from './repo/repo-config.js';
 export * from './repo/repository.js';
 export * from './repo/test-repository.js';
 export { type EmlOutcome, emlFileName, writeEmlFile } from './restore/eml-files.js';
+export * from './restore/restore-messages.js';
+export type * from './restore/restore-target.js';
