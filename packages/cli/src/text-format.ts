@@ -35,6 +35,13 @@ export function shortId(id: string): string {
   return id.slice(0, 8);
 }
 
+/** One line of at most `max` characters (header text for tables; --json carries it whole). */
+export function clip(s: string, max: number): string {
+  const oneLine = s.replace(/\s+/g, ' ').trim();
+  const cps = [...oneLine];
+  return cps.length <= max ? oneLine : `${cps.slice(0, max - 1).join('')}…`;
+}
+
 export interface Column {
   header: string;
   align?: 'left' | 'right';

@@ -3,6 +3,12 @@
  * exporting a defineCommand(...) object and add it to this array (one line).
  */
 import type { MailarkCommand } from '../command.js';
+import { diff } from './diff.js';
 import { findCommand } from './find.js';
+import { init } from './init.js';
+import { key } from './key.js';
+import { ls } from './ls.js';
+import { snapshots } from './snapshots.js';
+import { unlock } from './unlock.js';
 
-export const commands: MailarkCommand[] = [findCommand];
+export const commands: MailarkCommand[] = [init, snapshots, ls, diff, findCommand, unlock, key];
