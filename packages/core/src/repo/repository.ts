@@ -52,9 +52,11 @@ import {
   tailLengthFromField,
 } from './pack.js';
 import { Packer } from './packer.js';
+import { type RepackResult, repackPacks } from './repack.js';
 import { DEFAULT_PACK_SIZE, newConfig, openConfig, type RepoConfig, sealConfig } from './repo-config.js';
 
 export type { RepoLock } from './lock.js';
+export type { RepackResult } from './repack.js';
 export type { RepoConfig } from './repo-config.js';
 
 export interface InitOptions {
@@ -551,6 +553,36 @@ export class Repository implements TreeWriter, LockStore {
   /** @internal Forgets the index entries of packs that are gone. */
   forgetPacks(packs: ReadonlySet<string>): void {
     this.index.removePacks(packs);
+  }
+
+  /** @internal Replaces the in-memory index with these packs' entries (after a rebuild). */
+  replaceIndexEntries(packs: ReadonlyMap<string, readonly PackEntry[]>, indexIds: readonly string[]): void {
+    this.index.removePacks(new Set(this.index.byPack().keys()));
+    for (const [pack, entries] of packs) this.addIndexEntries(pack, entries);
+    for (const id of [...this.indexObjects.keys()]) if (!indexIds.includes(id)) this.indexObjects.delete(id);
+  }
+
+  /** The ids of the index objects in the store. */
+  listIndexIds(): Promise<string[]> {
+    return this.listJson('index');
+  }
+
+  /**
+   * @internal Copies a sealed blob read from a pack into the packer as it is (its seal binds its type
+   * and id, so it stays valid in any pack), after authenticating it. For repack.
+   */
+  async copySealedBlob(entry: PackEntry, sealed: Uint8Array, where: string): Promise<void> {
+    this.checkId(entry.id, openBlob(this.master.encKey, entry, sealed, where), where);
+    await this.packer.add(entry.type, entry.id, sealed, entry.rawLength);
+  }
+
+  /**
+   * Rewrites the given packs, keeping the blobs for which `keep` is true (and that have no copy in a
+   * pack outside the set), then writes the new index, replaces or deletes the index objects that
+   * covered the old packs, and only then deletes the old packs. See repack.ts. Needs an exclusive lock.
+   */
+  repack(packIds: readonly string[], keep: (blobId: string) => boolean): Promise<RepackResult> {
+    return repackPacks(this, packIds, keep);
   }
 
   /** @internal Stores a sealed JSON object; returns its id. */
