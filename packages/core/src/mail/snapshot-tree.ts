@@ -116,17 +116,27 @@ export async function collectReferencedBlobs(
   if (into.trees.has(snapshot.tree)) return;
   into.trees.add(snapshot.tree);
   const tenant = await loadTenantTree(repo, snapshot);
-  for (const ref of tenant.mailboxes) {
-    if (into.trees.has(ref.tree)) continue;
-    into.trees.add(ref.tree);
-    const mailbox = await loadMailboxTree(repo, ref);
-    for (const folder of mailbox.folders) {
-      for (const pageId of folder.pages) {
-        if (into.trees.has(pageId)) continue;
-        into.trees.add(pageId);
-        const page = await repo.loadTree<MessagePage>(pageId);
-        for (const e of page.entries) for (const id of e.content) into.data.add(id);
-      }
+  for (const ref of tenant.mailboxes) await collectMailboxBlobs(repo, ref.tree, into);
+}
+
+/**
+ * Every blob id under one MailboxTree (itself, its pages, their data), for check and prune; also
+ * what backup checkpoints reference (they hold mailbox trees, not snapshots).
+ */
+export async function collectMailboxBlobs(
+  repo: TreeReader,
+  mailboxTree: BlobId,
+  into: { trees: Set<BlobId>; data: Set<BlobId> },
+): Promise<void> {
+  if (into.trees.has(mailboxTree)) return;
+  into.trees.add(mailboxTree);
+  const mailbox = await repo.loadTree<MailboxTree>(mailboxTree);
+  for (const folder of mailbox.folders) {
+    for (const pageId of folder.pages) {
+      if (into.trees.has(pageId)) continue;
+      into.trees.add(pageId);
+      const page = await repo.loadTree<MessagePage>(pageId);
+      for (const e of page.entries) for (const id of e.content) into.data.add(id);
     }
   }
 }
