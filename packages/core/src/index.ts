@@ -7,6 +7,7 @@ export * from './find/find-messages.js';
 export * from './find/message-query.js';
 export * from './find/message-ref.js';
 export * from './find/resolve-message-ref.js';
+export * from './imap/imap-endpoint.js';
 export * from './mail/diff-snapshots.js';
 export * from './mail/snapshot.js';
 export * from './mail/snapshot-tree.js';
