@@ -6,10 +6,10 @@ import {
   matchesEntry,
   matchesFolder,
   matchesUser,
-  normalizeMessageId,
   parseDateBound,
   parseMessageQuery,
   parseSize,
+  stripMessageIdBrackets,
 } from './message-query.js';
 
 // A fixed "now": Saturday 21 November 2026, 15:30 local time.
@@ -155,8 +155,8 @@ describe('parseMessageQuery', () => {
   });
 
   it('normalises Message-IDs', () => {
-    expect(normalizeMessageId(' <abc@x> ')).toBe('abc@x');
-    expect(normalizeMessageId('abc@x')).toBe('abc@x');
+    expect(stripMessageIdBrackets(' <abc@x> ')).toBe('abc@x');
+    expect(stripMessageIdBrackets('abc@x')).toBe('abc@x');
   });
 });
 

@@ -60,7 +60,8 @@ export function parseMessageQuery(raw: RawMessageQuery, now: Date = new Date()):
   if (raw.from !== undefined) q.from = nonEmpty('--from', raw.from);
   if (raw.to !== undefined) q.to = nonEmpty('--to', raw.to);
   if (raw.subject !== undefined) q.subject = nonEmpty('--subject', raw.subject);
-  if (raw.messageId !== undefined) q.messageId = normalizeMessageId(nonEmpty('--message-id', raw.messageId));
+  if (raw.messageId !== undefined)
+    q.messageId = stripMessageIdBrackets(nonEmpty('--message-id', raw.messageId));
   if (raw.since !== undefined) q.since = parseDateBound('--since', raw.since, now).start;
   if (raw.until !== undefined) q.before = parseDateBound('--until', raw.until, now).end;
   if (q.since !== undefined && q.before !== undefined && q.since >= q.before) {
@@ -74,7 +75,7 @@ export function parseMessageQuery(raw: RawMessageQuery, now: Date = new Date()):
 }
 
 /** "<abc@x>" and " abc@x " both become "abc@x". */
-export function normalizeMessageId(id: string): string {
+export function stripMessageIdBrackets(id: string): string {
   const t = id.trim();
   return t.startsWith('<') && t.endsWith('>') ? t.slice(1, -1).trim() : t;
 }
