@@ -125,7 +125,8 @@ export function deriveKek(password: string, salt: Uint8Array, params: ScryptPara
 export function corrupt(what: string, problem: string, cause?: unknown): MailarkError {
   return new MailarkError('CORRUPT', `repository object ${what} ${problem}`, {
     hint: 'run "mailark check" to see what else is damaged; "mailark repair index" rebuilds a damaged index',
-    details: { object: what },
+    // `what` may add context after the key ("data/ab/… (blob …)"): the key is its first word.
+    details: { object: what.split(' ')[0] },
     ...(cause === undefined ? {} : { cause }),
   });
 }
