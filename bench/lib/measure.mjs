@@ -1,0 +1,66 @@
+// Runs a command as a child process and measures wall time and peak RSS; returns its parsed --json output.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const WRAPPER = new URL('./rss-wrapper.mjs', import.meta.url).pathname;
+
+/** Runs `node script ...args`, returns { ms, maxRssMiB, code, stdout, stderr, json }. */
+export function measureNode(script, args, env) {
+  const out = join(mkdtempSync(join(tmpdir(), 'bench-rss-')), 'rss.json');
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [WRAPPER, out, script, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - t0;
+      let maxRssMiB = Number.NaN;
+      try {
+        maxRssMiB = JSON.parse(readFileSync(out, 'utf8')).maxRssKiB / 1024;
+      } catch {}
+      let json;
+      try {
+        json = JSON.parse(stdout);
+      } catch {}
+      resolve({ ms, maxRssMiB, code, stdout, stderr, json });
+    });
+  });
+}
+
+/** Runs any command, returns { ms, code, stderr }. */
+export function measureCommand(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...opts });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: performance.now() - t0, code, stderr }));
+  });
+}
+
+/** Object count and bytes under a directory (a local repository), by top-level kind. */
+export function treeSize(dir) {
+  let files = 0;
+  let bytes = 0;
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        files++;
+        bytes += statSync(p).size;
+      }
+    }
+  };
+  walk(dir);
+  return { files, bytes };
+}
