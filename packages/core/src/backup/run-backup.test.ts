@@ -1,0 +1,391 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseImapEndpoint } from '../imap/imap-endpoint.js';
+import type { MailboxTree, Snapshot } from '../mail/snapshot.js';
+import { loadTenantTree, readMessageBytes, walkMessages } from '../mail/snapshot-tree.js';
+import { RecordingReporter } from '../progress.js';
+import { Repository } from '../repo/repository.js';
+import { newTestRepository } from '../repo/test-repository.js';
+import type { MemoryStore } from '../store/memory-store.js';
+import type { Checkpoint } from './backup-checkpoint.js';
+import { FakeMailServer } from './fake-mail-server.js';
+import { type BackupResult, isTransient, type RunBackupOptions, runBackup } from './run-backup.js';
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const TENANT = 'example.com';
+
+function mail(id: string, body = `Hello ${id}\r\n`, extra = ''): Buffer {
+  return Buffer.from(
+    `From: Bob <bob@example.org>\r\nTo: alice@example.com\r\nSubject: Test ${id}\r\nMessage-ID: <${id}@example.org>\r\n` +
+      `Date: Tue, 4 Jun 2024 10:00:00 +0200\r\n${extra}\r\n${body}`,
+  );
+}
+
+/** Deterministic pseudo-random text (incompressible enough to measure dedup). */
+function blob(n: number, seed: string): string {
+  let out = '';
+  for (let i = 0; out.length < n; i++) out += createHash('sha256').update(`${seed}${i}`).digest('base64');
+  return out.slice(0, n);
+}
+
+async function setup() {
+  const { repo, store } = await newTestRepository();
+  const server = new FakeMailServer();
+  const opts = (over: Partial<RunBackupOptions> = {}): RunBackupOptions => ({
+    endpoint: parseImapEndpoint('imap://127.0.0.1:1143', { adminUser: 'admin', password: 'x' }),
+    users: [{ user: 'alice@example.com' }, { user: 'bob@example.com' }],
+    tenant: TENANT,
+    toolVersion: '0.0.0-test',
+    host: 'test-host',
+    openSource: (u) => server.open(u.user),
+    retry: { attempts: 3, baseDelayMs: 1 },
+    ...over,
+  });
+  return { repo, store: store as MemoryStore, server, opts };
+}
+
+/** The snapshot as the server would show it: folder → [uid, sha256, flags+keywords, date]. */
+async function snapshotState(repo: Repository, snapshot: Snapshot, user: string) {
+  const out = new Map<string, Array<[number, string, string[], string]>>();
+  const tenant = await loadTenantTree(repo, snapshot);
+  const ref = tenant.mailboxes.find((m) => m.user === user);
+  if (ref === undefined) return undefined;
+  const tree = await repo.loadTree<MailboxTree>(ref.tree);
+  for (const f of tree.folders) if (f.selectable) out.set(f.path, []);
+  for await (const { folder, entry } of walkMessages(repo, snapshot, { users: [user] })) {
+    const bytes = await readMessageBytes(repo, entry);
+    out
+      .get(folder.path)
+      ?.push([entry.uid, sha(bytes), [...entry.flags, ...entry.keywords].sort(), entry.internalDate]);
+  }
+  return out;
+}
+
+async function keys(store: MemoryStore, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list(prefix)) out.push(o.key);
+  return out;
+}
+
+function serverView(server: FakeMailServer, user: string) {
+  const out = new Map<string, Array<[number, string, string[], string]>>();
+  for (const [path, msgs] of server.state(user)) {
+    out.set(
+      path,
+      msgs.map((m) => [m.uid, sha(m.raw), [...m.flags].sort(), m.internalDate]),
+    );
+  }
+  return out;
+}
+
+async function expectMatchesServer(
+  repo: Repository,
+  server: FakeMailServer,
+  r: BackupResult,
+  users: string[],
+) {
+  expect(r.snapshot).toBeDefined();
+  for (const u of users) {
+    expect(await snapshotState(repo, r.snapshot as Snapshot, u), u).toEqual(serverView(server, u));
+  }
+}
+
+function seed(server: FakeMailServer) {
+  server.addUser('alice@example.com');
+  server.addUser('bob@example.com');
+  server.createFolder('alice@example.com', 'Projets', { selectable: false });
+  server.createFolder('alice@example.com', 'Projets/Été 2024');
+  server.createFolder('alice@example.com', 'Sent', { specialUse: '\\Sent' });
+  for (let i = 1; i <= 5; i++)
+    server.append('alice@example.com', 'INBOX', mail(`a${i}`), i % 2 ? ['\\Seen'] : []);
+  server.append('alice@example.com', 'Projets/Été 2024', mail('p1'), ['\\Flagged', '$Label1']);
+  server.append('alice@example.com', 'Sent', mail('s1'), ['\\Seen'], '2024-05-01T08:00:00.000Z');
+  server.append('bob@example.com', 'INBOX', mail('b1', `${blob(200_000, 'big')}\r\n`));
+}
+
+describe('runBackup on a fake server', () => {
+  it('captures every mailbox exactly, then a no-change run fetches nothing and shares every tree', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    const first = await runBackup(repo, opts());
+    expect(first.status).toBe('complete');
+    expect(first.snapshot?.failures).toEqual([]);
+    await expectMatchesServer(repo, server, first, ['alice@example.com', 'bob@example.com']);
+    expect(first.snapshot?.stats).toMatchObject({
+      mailboxes: 2,
+      messages: 8,
+      fetchedMessages: 8,
+      newMessages: 8,
+    });
+    expect(server.counters.bodies).toBe(8);
+    const alice = (await loadTenantTree(repo, first.snapshot as Snapshot)).mailboxes[0];
+    const tree = await repo.loadTree<MailboxTree>(alice?.tree as string);
+    const projets = tree.folders.find((f) => f.path === 'Projets');
+    expect(projets).toMatchObject({ selectable: false, flags: ['\\Noselect'], messages: 0 });
+    expect(tree.folders.find((f) => f.path === 'Sent')?.specialUse).toBe('\\Sent');
+
+    const listings = server.counters.listings;
+    const second = await runBackup(repo, opts());
+    expect(second.status).toBe('complete');
+    expect(server.counters.bodies).toBe(8);
+    expect(server.counters.listings).toBe(listings); // every folder carried on STATUS alone
+    expect(second.snapshot?.tree).toBe(first.snapshot?.tree);
+    expect(second.snapshot?.parent).toBe(first.snapshotId);
+    expect(second.mailboxes.map((m) => m.carriedFolders)).toEqual([3, 1]);
+    expect(second.checkpoints).toBe(0);
+  });
+
+  it('follows adds, expunges, flag changes, moves, renames, delete+recreate and a new user', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    await runBackup(repo, opts());
+    const a = 'alice@example.com';
+    server.append(a, 'INBOX', mail('a6'));
+    server.expunge(a, 'INBOX', 2);
+    server.setFlags(a, 'INBOX', 3, ['\\Seen', '\\Answered', '$Forwarded']);
+    server.move(a, 'INBOX', 4, 'Sent');
+    server.renameFolder(a, 'Projets/Été 2024', 'Projets/Été 2025');
+    // Delete and recreate Sent: a new UIDVALIDITY, same messages re-delivered (same bytes and dates).
+    const sent = server.state(a).get('Sent') ?? [];
+    server.deleteFolder(a, 'Sent');
+    server.createFolder(a, 'Sent', { specialUse: '\\Sent' });
+    for (const m of sent) server.append(a, 'Sent', m.raw, m.flags, m.internalDate);
+    server.addUser('carol@example.com');
+    server.append('carol@example.com', 'INBOX', mail('c1'));
+    const bodies = server.counters.bodies;
+
+    const users = [{ user: a }, { user: 'bob@example.com' }, { user: 'carol@example.com' }];
+    const r = await runBackup(repo, opts({ users }));
+    expect(r.status).toBe('complete');
+    await expectMatchesServer(
+      repo,
+      server,
+      r,
+      users.map((u) => u.user),
+    );
+    // Only a6 and c1 are new content: the moved, renamed and re-delivered ones match stored content.
+    expect(server.counters.bodies - bodies).toBe(2);
+    const alice = r.mailboxes[0];
+    expect(alice).toMatchObject({ newMessages: 1, changedFlags: 1, refetched: 0 });
+    expect(alice?.matched).toBe(3); // renamed p1, and s1 + moved a4 re-delivered into the new Sent
+    expect(alice?.expunged).toBeGreaterThanOrEqual(2);
+  });
+
+  it('re-maps after a UIDVALIDITY change: re-downloads only what has no Message-ID match, and counts it', async () => {
+    const { repo, server, opts } = await setup();
+    const a = 'alice@example.com';
+    server.addUser(a);
+    server.append(a, 'INBOX', mail('x1'));
+    server.append(a, 'INBOX', Buffer.from('Subject: no id\r\n\r\nbody\r\n'));
+    await runBackup(repo, opts({ users: [{ user: a }] }));
+    const inbox = server.state(a).get('INBOX') ?? [];
+    server.deleteFolder(a, 'INBOX');
+    server.createFolder(a, 'INBOX');
+    for (const m of inbox) server.append(a, 'INBOX', m.raw, m.flags, m.internalDate);
+    const before = server.counters.bodies;
+    const r = await runBackup(repo, opts({ users: [{ user: a }] }));
+    await expectMatchesServer(repo, server, r, [a]);
+    expect(server.counters.bodies - before).toBe(1);
+    expect(r.mailboxes[0]).toMatchObject({ matched: 1, refetched: 1, newMessages: 0, expunged: 0 });
+  });
+
+  it('works the same without CONDSTORE (UID+FLAGS diff) and with CONDSTORE but no QRESYNC', async () => {
+    for (const mode of ['plain', 'condstore-only'] as const) {
+      const { repo, server, opts } = await setup();
+      server.condstore = mode === 'condstore-only';
+      server.qresync = false;
+      seed(server);
+      await runBackup(repo, opts());
+      server.expunge('alice@example.com', 'INBOX', 1);
+      server.setFlags('alice@example.com', 'INBOX', 5, ['Important']);
+      server.append('bob@example.com', 'INBOX', mail('b2'));
+      const before = server.counters.bodies;
+      const r = await runBackup(repo, opts());
+      await expectMatchesServer(repo, server, r, ['alice@example.com', 'bob@example.com']);
+      expect(server.counters.bodies - before, mode).toBe(1);
+      expect(r.mailboxes[0], mode).toMatchObject({ expunged: 1, changedFlags: 1 });
+      const again = server.counters.bodies;
+      const r2 = await runBackup(repo, opts());
+      expect(server.counters.bodies, mode).toBe(again);
+      expect(r2.snapshot?.tree, mode).toBe(r.snapshot?.tree);
+    }
+  });
+
+  it('stores a mail delivered to several users about once', async () => {
+    const { repo, server, opts } = await setup();
+    const users = ['u1', 'u2', 'u3', 'u4', 'u5'].map((u) => `${u}@example.com`);
+    const body = `--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n${blob(300_000, 'pdf')}\r\n--b--\r\n`;
+    for (const u of users) {
+      server.addUser(u);
+      server.append(
+        u,
+        'INBOX',
+        mail('memo', body, `Delivered-To: ${u}\r\nContent-Type: multipart/mixed; boundary=b\r\n`),
+      );
+    }
+    // One copy alone, in a fresh repository, for reference.
+    const alone = await newTestRepository();
+    const single = new FakeMailServer();
+    single.addUser('x@example.com');
+    single.append(
+      'x@example.com',
+      'INBOX',
+      server.state(users[0] as string).get('INBOX')?.[0]?.raw as Buffer,
+    );
+    const one = await runBackup(alone.repo, {
+      ...opts(),
+      users: [{ user: 'x@example.com' }],
+      openSource: (u) => single.open(u.user),
+    });
+    const oneCopy = one.snapshot?.stats.storedBytes ?? 0;
+    expect(oneCopy).toBeGreaterThan(200_000); // base64 of random bytes: deflate keeps ~3/4
+
+    const r = await runBackup(repo, opts({ users: users.map((user) => ({ user })) }));
+    const raw = r.mailboxes.reduce((n, m) => n + m.fetchedBytes, 0);
+    const total = r.snapshot?.stats.storedBytes ?? 0;
+    // The four extra copies cost a header blob each (a few hundred bytes sealed), not 300 KB each.
+    expect(total - oneCopy).toBeLessThan(4 * 1000);
+    expect(total / raw).toBeLessThan(0.2);
+  });
+
+  it('marks a failing mailbox, carries its last good tree as stale, and never drops it', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    const first = await runBackup(repo, opts());
+    const firstBob = (await loadTenantTree(repo, first.snapshot as Snapshot)).mailboxes[1];
+    server.refuse.add('bob@example.com');
+    server.append('alice@example.com', 'INBOX', mail('a7'));
+    const r = await runBackup(repo, opts());
+    expect(r.status).toBe('partial');
+    expect(r.snapshot?.status).toBe('partial');
+    expect(r.snapshot?.failures).toEqual([
+      { user: 'bob@example.com', code: 'IMAP_AUTH', message: expect.any(String) },
+    ]);
+    expect(r.mailboxes[1]).toMatchObject({ state: 'failed', attempts: 1, error: { code: 'IMAP_AUTH' } });
+    const refs = (await loadTenantTree(repo, r.snapshot as Snapshot)).mailboxes;
+    expect(refs[1]).toEqual({ ...firstBob, state: 'stale', staleFrom: first.snapshot?.time });
+    await expectMatchesServer(repo, server, r, ['alice@example.com']);
+    // Still failing next time: staleFrom keeps pointing at the last good capture.
+    const r2 = await runBackup(repo, opts());
+    expect((await loadTenantTree(repo, r2.snapshot as Snapshot)).mailboxes[1]?.staleFrom).toBe(
+      first.snapshot?.time,
+    );
+  });
+
+  it('saves nothing when every mailbox fails and none was captured before', async () => {
+    const { repo, store, server, opts } = await setup();
+    const snaps = await repo.listSnapshots();
+    server.refuse.add('alice@example.com');
+    const r = await runBackup(repo, opts({ users: [{ user: 'alice@example.com' }] }));
+    expect(r.status).toBe('failed');
+    expect(r.snapshotId).toBeUndefined();
+    expect(await repo.listSnapshots()).toEqual(snaps);
+    expect(await keys(store, 'locks/')).toEqual([]);
+  });
+
+  it('retries a transient failure from where it got to, without re-downloading', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    let failed = false;
+    server.beforeBody = (user, uid) => {
+      if (user === 'alice@example.com' && uid === 4 && !failed) {
+        failed = true;
+        throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+      }
+    };
+    const reporter = new RecordingReporter();
+    const r = await runBackup(repo, opts({ reporter }));
+    expect(r.status).toBe('complete');
+    expect(r.mailboxes[0]?.attempts).toBe(2);
+    expect(server.counters.bodies).toBe(8);
+    await expectMatchesServer(repo, server, r, ['alice@example.com', 'bob@example.com']);
+    expect(reporter.logs.some((l) => l.level === 'warn' && l.message.includes('retrying'))).toBe(true);
+  });
+
+  it('on abort: writes a checkpoint, no snapshot; the next run resumes without re-downloading', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    const ac = new AbortController();
+    server.beforeBody = (_user, _uid, served) => {
+      if (served === 4) ac.abort();
+    };
+    await expect(runBackup(repo, opts({ signal: ac.signal, concurrency: 1 }))).rejects.toMatchObject({
+      code: 'INTERRUPTED',
+    });
+    expect(await repo.listSnapshots()).toEqual([]);
+    const ids = await repo.listObjects('checkpoints');
+    expect(ids).toHaveLength(1);
+    const cp = await repo.loadObject<Checkpoint>('checkpoints', ids[0] as string);
+    expect(cp.mailboxes.map((m) => [m.user, m.complete, m.messages])).toEqual([
+      ['alice@example.com', false, 4],
+    ]);
+
+    server.beforeBody = undefined;
+    const r = await runBackup(repo, opts());
+    expect(r.status).toBe('complete');
+    // 4 stored before the abort, 1 in flight when it came (discarded), the remaining 4 after.
+    expect(server.counters.bodies).toBe(9);
+    await expectMatchesServer(repo, server, r, ['alice@example.com', 'bob@example.com']);
+    expect(await repo.listObjects('checkpoints')).toEqual([]);
+  });
+
+  it('survives a kill mid-mailbox: periodic checkpoints hold what was flushed', async () => {
+    const { repo, store, server, opts } = await setup();
+    server.addUser('alice@example.com');
+    for (let i = 1; i <= 20; i++)
+      server.append('alice@example.com', 'INBOX', mail(`k${i}`, `${blob(20_000, `k${i}`)}\r\n`));
+    let stall: () => void = () => {};
+    server.beforeBody = (_u, _uid, served) =>
+      served === 12 ? new Promise<void>((resolve) => (stall = resolve)) : undefined;
+    const users = [{ user: 'alice@example.com' }];
+    // The "killed" run: never finishes; its repository object (and anything unflushed) is abandoned.
+    const killed = runBackup(repo, opts({ users, checkpointBytes: 50_000 })).catch((e: unknown) => e);
+    while (server.counters.bodies < 12) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20));
+    const ids = await repo.listObjects('checkpoints');
+    expect(ids.length).toBe(1);
+
+    const reopened = await Repository.open(store, 'test password');
+    server.beforeBody = undefined;
+    const before = server.counters.bodies;
+    const r = await runBackup(reopened, opts({ users }));
+    expect(r.status).toBe('complete');
+    await expectMatchesServer(reopened, server, r, ['alice@example.com']);
+    // Checkpoints every ~50 KB: at most the messages after the last checkpoint are fetched again.
+    expect(server.counters.bodies - before).toBeLessThanOrEqual(20 - 12 + 3);
+    expect(server.counters.bodies - before).toBeGreaterThanOrEqual(8);
+    expect(await reopened.listObjects('checkpoints')).toEqual([]);
+    stall();
+    await killed;
+  });
+
+  it('dry run: plans and counts, stores nothing', async () => {
+    const { repo, store, server, opts } = await setup();
+    seed(server);
+    const puts = store.counters.puts;
+    const r = await runBackup(repo, opts({ dryRun: true }));
+    expect(r.dryRun).toBe(true);
+    expect(r.snapshotId).toBeUndefined();
+    expect(server.counters.bodies).toBe(0);
+    expect(r.mailboxes.map((m) => m.newMessages)).toEqual([7, 1]);
+    expect(r.mailboxes[1]?.fetchedBytes).toBe(server.state('bob@example.com').get('INBOX')?.[0]?.raw.length);
+    await repo.flush();
+    for (const prefix of ['data/', 'index/', 'snapshots/', 'checkpoints/'])
+      expect(await keys(store, prefix)).toEqual([]);
+    expect(store.counters.puts - puts).toBeLessThanOrEqual(2); // the lock record (and its refresh), nothing else
+  });
+
+  it('rejects bad input before touching anything', async () => {
+    const { repo, opts } = await setup();
+    await expect(runBackup(repo, opts({ users: [] }))).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(runBackup(repo, opts({ users: [{ user: 'a@x' }, { user: 'a@x' }] }))).rejects.toMatchObject({
+      code: 'USAGE',
+    });
+    await expect(runBackup(repo, opts({ tenant: ' ' }))).rejects.toMatchObject({ code: 'USAGE' });
+  });
+
+  it('classifies errors for retry', () => {
+    expect(isTransient(new TypeError('bug'))).toBe(false);
+    expect(isTransient(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe(true);
+  });
+});

@@ -1,0 +1,455 @@
+/**
+ * runBackup: one incremental backup run of one tenant → one snapshot.
+ *
+ * Rules it keeps:
+ * - previous state = the tenant's latest snapshot plus any checkpoint written since it, so a killed run
+ *   resumes without re-downloading what it stored;
+ * - mailboxes run in parallel (`concurrency`), each over one connection at a time; transient IMAP
+ *   failures are retried with exponential backoff from where the attempt got to, authentication and
+ *   identity failures are not;
+ * - nothing is hidden: a mailbox that fails is named in `failures`, and its last good tree is carried as
+ *   'stale' so a partial snapshot never drops a mailbox an earlier snapshot had; a snapshot is
+ *   'complete' only if every requested mailbox was captured in this run;
+ * - write order: packs → index → checkpoint/snapshot (the repository flushes before both); an
+ *   interrupted run writes a checkpoint and no snapshot; checkpoints a snapshot supersedes are deleted.
+ */
+import { hostname } from 'node:os';
+import { errorText, isMailarkError, MailarkError } from '../errors.js';
+import type { ImapEndpoint } from '../imap/imap-endpoint.js';
+import {
+  type MailboxFailure,
+  type MailboxRef,
+  type MailboxTree,
+  SNAPSHOT_VERSION,
+  type Snapshot,
+  type TenantTree,
+} from '../mail/snapshot.js';
+import { type Reporter, silentReporter } from '../progress.js';
+import type { Repository } from '../repo/repository.js';
+import { CheckpointWriter, loadPreviousState, type PreviousMailbox } from './backup-checkpoint.js';
+import { emptyStats, MailboxPass, type MailboxStats } from './backup-mailbox.js';
+import type { BackupSource } from './backup-source.js';
+import { openImapBackupSource } from './imap-backup-source.js';
+
+export interface BackupUser {
+  user: string;
+  /** The user's own password (per-user login); otherwise the endpoint's admin login is used. */
+  password?: string;
+}
+
+export interface RunBackupOptions {
+  endpoint: ImapEndpoint;
+  users: BackupUser[];
+  tenant: string;
+  /** Mailboxes backed up at once (default 4); each uses one connection. */
+  concurrency?: number;
+  tags?: string[];
+  /** Plan and report; store nothing (no blobs, trees, checkpoints or snapshot). */
+  dryRun?: boolean;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+  host?: string;
+  toolVersion: string;
+  /** Bytes fetched in one mailbox between two checkpoints (default 64 MiB). */
+  checkpointBytes?: number;
+  /** Attempts per mailbox (default 3) and the first backoff delay (default 2 s, doubling). */
+  retry?: { attempts?: number; baseDelayMs?: number };
+  /** Opens one mailbox's source; default: an IMAP session on `endpoint`. Tests inject fakes. */
+  openSource?: (user: BackupUser, signal: AbortSignal | undefined) => Promise<BackupSource>;
+}
+
+export interface MailboxResult extends MailboxStats {
+  user: string;
+  state: 'ok' | 'failed';
+  error?: { code: string; message: string };
+  durationMs: number;
+  attempts: number;
+}
+
+export interface BackupResult {
+  snapshotId?: string;
+  snapshot?: Snapshot;
+  /** complete: every mailbox captured; partial: snapshot saved with failures; failed: nothing saved. */
+  status: 'complete' | 'partial' | 'failed';
+  mailboxes: MailboxResult[];
+  /** Checkpoints this run wrote. */
+  checkpoints: number;
+  dryRun: boolean;
+}
+
+const DEFAULT_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+
+export async function runBackup(repo: Repository, opts: RunBackupOptions): Promise<BackupResult> {
+  const users = validateUsers(opts);
+  const reporter = opts.reporter ?? silentReporter;
+  const dryRun = opts.dryRun ?? false;
+  const started = new Date();
+  const lock = await repo.lock('shared', 'mailark backup');
+  try {
+    const prev = await loadPreviousState(repo, opts.tenant);
+    const checkpoints = new CheckpointWriter(repo, {
+      tenant: opts.tenant,
+      runStarted: started.toISOString(),
+      ...(prev.snapshotId === undefined ? {} : { parent: prev.snapshotId }),
+    });
+    const progress = { done: 0, messages: 0, bytes: 0 };
+    reporter.log('info', `backup of ${opts.tenant}: ${users.length} mailbox(es)`, {
+      tenant: opts.tenant,
+      parent: prev.snapshotId,
+      dryRun,
+    });
+
+    const run = new MailboxRunner(repo, opts, reporter, checkpoints, progress, users.length);
+    const results = new Map<string, { result: MailboxResult; ref?: MailboxRef }>();
+    await pool(users, opts.concurrency ?? 4, opts.signal, async (u) => {
+      const r = await run.mailbox(u, prev.mailboxes.get(u.user) ?? {});
+      results.set(u.user, r);
+    });
+
+    if (opts.signal?.aborted) {
+      if (!dryRun) await checkpoints.write();
+      throw new MailarkError('INTERRUPTED', `backup of ${opts.tenant} interrupted: no snapshot written`, {
+        hint: 'run the backup again: it resumes from the checkpoint without re-downloading stored mail',
+        details: { checkpoints: checkpoints.count },
+      });
+    }
+
+    const mailboxes = users.map((u) => (results.get(u.user) as { result: MailboxResult }).result);
+    const refs: MailboxRef[] = [];
+    const failures: MailboxFailure[] = [];
+    for (const u of users) {
+      const r = results.get(u.user) as { result: MailboxResult; ref?: MailboxRef };
+      if (r.ref !== undefined) refs.push(r.ref);
+      if (r.result.state === 'failed') {
+        failures.push({
+          user: u.user,
+          code: r.result.error?.code ?? 'INTERNAL',
+          message: r.result.error?.message ?? '',
+        });
+        const stale = staleRef(u.user, prev.mailboxes.get(u.user), prev.snapshot?.time);
+        if (stale !== undefined) refs.push(stale);
+      }
+    }
+    refs.sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+    const status: BackupResult['status'] =
+      failures.length === 0 ? 'complete' : refs.length === 0 ? 'failed' : 'partial';
+    if (dryRun || status === 'failed') {
+      await checkpoints.settle();
+      return { status, mailboxes, checkpoints: checkpoints.count, dryRun };
+    }
+
+    const tenantTree: TenantTree = { v: SNAPSHOT_VERSION, mailboxes: refs };
+    const ended = new Date();
+    const ok = mailboxes.filter((m) => m.state === 'ok');
+    const snapshot: Snapshot = {
+      v: SNAPSHOT_VERSION,
+      time: started.toISOString(),
+      endTime: ended.toISOString(),
+      host: opts.host ?? hostname(),
+      toolVersion: opts.toolVersion,
+      tenant: opts.tenant,
+      tags: [...new Set(opts.tags ?? [])].sort(),
+      tree: await repo.saveTree(tenantTree),
+      status: status === 'complete' ? 'complete' : 'partial',
+      failures,
+      stats: {
+        mailboxes: refs.length,
+        folders: refs.reduce((n, r) => n + r.folders, 0),
+        messages: refs.reduce((n, r) => n + r.messages, 0),
+        bytes: refs.reduce((n, r) => n + r.bytes, 0),
+        durationMs: ended.getTime() - started.getTime(),
+        fetchedMessages: ok.reduce((n, m) => n + m.fetchedMessages, 0),
+        fetchedBytes: ok.reduce((n, m) => n + m.fetchedBytes, 0),
+        newMessages: ok.reduce((n, m) => n + m.newMessages, 0),
+        storedBytes: mailboxes.reduce((n, m) => n + m.storedBytes, 0),
+      },
+    };
+    if (prev.snapshotId !== undefined) snapshot.parent = prev.snapshotId;
+    await checkpoints.settle();
+    const snapshotId = await repo.saveSnapshot(snapshot);
+    // The snapshot now holds everything the checkpoints did: they are garbage from here on.
+    const own = await checkpoints.settle();
+    for (const id of new Set([...prev.checkpointIds, ...(own === undefined ? [] : [own])])) {
+      await repo.deleteObject('checkpoints', id).catch((err: unknown) => {
+        reporter.log('warn', `could not delete checkpoint ${id}: ${errorText(err)}`);
+      });
+    }
+    reporter.log('info', `snapshot ${snapshotId.slice(0, 8)} saved (${snapshot.status})`, {
+      snapshot: snapshotId,
+      status: snapshot.status,
+      failures: failures.length,
+    });
+    return { snapshotId, snapshot, status, mailboxes, checkpoints: checkpoints.count, dryRun };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** One mailbox with retries; never throws except INTERRUPTED-free bugs in bookkeeping. */
+class MailboxRunner {
+  constructor(
+    private readonly repo: Repository,
+    private readonly opts: RunBackupOptions,
+    private readonly reporter: Reporter,
+    private readonly checkpoints: CheckpointWriter,
+    private readonly progress: { done: number; messages: number; bytes: number },
+    private readonly total: number,
+  ) {}
+
+  async mailbox(u: BackupUser, prev: PreviousMailbox): Promise<{ result: MailboxResult; ref?: MailboxRef }> {
+    const t0 = Date.now();
+    const dryRun = this.opts.dryRun ?? false;
+    const attempts = Math.max(1, this.opts.retry?.attempts ?? 3);
+    const baseDelay = this.opts.retry?.baseDelayMs ?? 2000;
+    let pass: MailboxPass | undefined;
+    let attempt = 0;
+    const fail = (err: unknown): { result: MailboxResult } => {
+      const code = isMailarkError(err) ? err.code : 'INTERNAL';
+      this.reporter.log('error', `${u.user}: ${errorText(err)}`, { user: u.user, code });
+      this.tick(u.user);
+      return {
+        result: {
+          ...(pass?.stats ?? emptyStats()),
+          user: u.user,
+          state: 'failed',
+          error: { code, message: errorText(err) },
+          durationMs: Date.now() - t0,
+          attempts: attempt,
+        },
+      };
+    };
+    let start: MailboxTree | undefined;
+    const alsoKnown: MailboxTree[] = [];
+    const baseTree = prev.checkpoint?.tree ?? prev.snapshotRef?.tree;
+    try {
+      if (prev.checkpoint !== undefined) start = await this.repo.loadTree<MailboxTree>(prev.checkpoint.tree);
+      if (prev.snapshotRef !== undefined) {
+        const snapTree = await this.repo.loadTree<MailboxTree>(prev.snapshotRef.tree);
+        if (start === undefined) start = snapTree;
+        else alsoKnown.push(snapTree);
+      }
+    } catch (err) {
+      return fail(err);
+    }
+
+    for (;;) {
+      attempt++;
+      pass = new MailboxPass({
+        user: u.user,
+        repo: this.repo,
+        chunker: this.repo.config.chunker,
+        prev: start,
+        alsoKnown,
+        dryRun,
+        signal: this.opts.signal,
+        partialEvery: this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
+        onPartial: (tree) => this.recordPartial(u.user, tree),
+        onMessage: (bytes) => {
+          this.progress.messages++;
+          this.progress.bytes += bytes;
+          this.report(u.user);
+        },
+      });
+      try {
+        const tree = await this.withSource(u, (source) => (pass as MailboxPass).run(source));
+        const ref = dryRun ? undefined : await this.finish(u.user, tree, baseTree);
+        this.tick(u.user);
+        const s = pass.stats;
+        this.reporter.log(
+          'info',
+          `${u.user}: ${s.folders} folders, ${s.messages} messages; new ${s.newMessages}, flags ${s.changedFlags}, expunged ${s.expunged}, fetched ${s.fetchedBytes} B, stored ${s.storedBytes} B`,
+          { user: u.user, ...s },
+        );
+        const result: MailboxResult = {
+          ...s,
+          user: u.user,
+          state: 'ok',
+          durationMs: Date.now() - t0,
+          attempts: attempt,
+        };
+        return ref === undefined ? { result } : { result, ref };
+      } catch (err) {
+        const interrupted = this.opts.signal?.aborted === true;
+        const retry = !interrupted && attempt < attempts && isTransient(err);
+        if (!dryRun) {
+          // Keep what this attempt stored: for the retry, and (checkpointed) for the next run.
+          try {
+            const partial = await pass.partialTree();
+            if (retry) {
+              if (start !== undefined) alsoKnown.push(start);
+              start = partial;
+            } else if (pass.stats.fetchedMessages > 0 || interrupted) {
+              await this.recordPartial(u.user, partial);
+            }
+          } catch (inner) {
+            this.reporter.log('warn', `${u.user}: could not keep partial progress: ${errorText(inner)}`);
+          }
+        }
+        if (interrupted) return fail(new MailarkError('INTERRUPTED', `backup of ${u.user} interrupted`));
+        if (!retry) return fail(err);
+        const delay = baseDelay * 2 ** (attempt - 1);
+        this.reporter.log('warn', `${u.user}: ${errorText(err)}; retrying in ${Math.round(delay / 1000)} s`, {
+          user: u.user,
+          attempt,
+        });
+        await sleep(delay, this.opts.signal);
+      }
+    }
+  }
+
+  private async withSource<T>(u: BackupUser, f: (s: BackupSource) => Promise<T>): Promise<T> {
+    const open =
+      this.opts.openSource ??
+      ((user, signal) => openImapBackupSource(this.opts.endpoint, user, { signal, reporter: this.reporter }));
+    const source = await open(u, this.opts.signal);
+    try {
+      return await f(source);
+    } finally {
+      await source.close().catch(() => {});
+    }
+  }
+
+  /** Saves the finished tree; checkpoints it when it differs from where the run started. */
+  private async finish(user: string, tree: MailboxTree, baseTree: string | undefined): Promise<MailboxRef> {
+    const id = await this.repo.saveTree(tree);
+    const ref: MailboxRef = {
+      user,
+      tree: id,
+      folders: tree.folders.length,
+      messages: tree.folders.reduce((n, f) => n + f.messages, 0),
+      bytes: tree.folders.reduce((n, f) => n + f.bytes, 0),
+      state: 'ok',
+    };
+    if (id !== baseTree) {
+      await this.checkpoints.record({
+        user,
+        tree: id,
+        complete: true,
+        folders: ref.folders,
+        messages: ref.messages,
+        bytes: ref.bytes,
+        capturedAt: new Date().toISOString(),
+      });
+    }
+    return ref;
+  }
+
+  private async recordPartial(user: string, tree: MailboxTree): Promise<void> {
+    const id = await this.repo.saveTree(tree);
+    await this.checkpoints.record({
+      user,
+      tree: id,
+      complete: false,
+      folders: tree.folders.length,
+      messages: tree.folders.reduce((n, f) => n + f.messages, 0),
+      bytes: tree.folders.reduce((n, f) => n + f.bytes, 0),
+      capturedAt: new Date().toISOString(),
+    });
+  }
+
+  private tick(user: string): void {
+    this.progress.done++;
+    this.report(user);
+  }
+
+  private report(current: string): void {
+    this.reporter.progress({
+      phase: 'backup',
+      done: this.progress.done,
+      total: this.total,
+      messages: this.progress.messages,
+      bytes: this.progress.bytes,
+      current,
+    });
+  }
+}
+
+/** The last good ref of a mailbox that failed in this run, marked stale. */
+function staleRef(
+  user: string,
+  prev: PreviousMailbox | undefined,
+  snapshotTime: string | undefined,
+): MailboxRef | undefined {
+  const cp = prev?.checkpoint;
+  if (cp?.complete) {
+    return {
+      user,
+      tree: cp.tree,
+      folders: cp.folders,
+      messages: cp.messages,
+      bytes: cp.bytes,
+      state: 'stale',
+      staleFrom: cp.capturedAt,
+    };
+  }
+  const ref = prev?.snapshotRef;
+  if (ref === undefined) return undefined;
+  const staleFrom = ref.state === 'stale' ? ref.staleFrom : snapshotTime;
+  return { ...ref, state: 'stale', ...(staleFrom === undefined ? {} : { staleFrom }) };
+}
+
+/**
+ * Worth another attempt: connection trouble, NO/BYE/throttling, store timeouts. Not: wrong
+ * credentials, a session that is not the user, corruption, bugs.
+ */
+export function isTransient(err: unknown): boolean {
+  if (isMailarkError(err)) {
+    // The IMAP adapter marks what a retry may cure (BYE, [UNAVAILABLE], throttling, lost connection).
+    if (err.details?.transient !== undefined) return err.details.transient === true;
+    return err.code === 'IMAP_CONNECT' || err.code === 'STORE_UNREACHABLE';
+  }
+  return !(err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError);
+}
+
+function validateUsers(opts: RunBackupOptions): BackupUser[] {
+  if (opts.tenant.trim() === '') {
+    throw new MailarkError('USAGE', 'no tenant name given', {
+      hint: 'pass --tenant NAME, e.g. --tenant example.com',
+    });
+  }
+  if (opts.users.length === 0) {
+    throw new MailarkError('USAGE', 'no mailboxes to back up', {
+      hint: 'pass --users a@example.com,b@example.com or --users-file FILE',
+    });
+  }
+  const seen = new Set<string>();
+  for (const u of opts.users) {
+    if (u.user.trim() === '' || seen.has(u.user)) {
+      throw new MailarkError('USAGE', `mailbox ${JSON.stringify(u.user)} is empty or listed twice`, {
+        hint: 'list each mailbox once',
+      });
+    }
+    seen.add(u.user);
+  }
+  return [...opts.users];
+}
+
+/** Runs `work` over items with at most `limit` at once; stops taking new items once `signal` aborts. */
+async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  signal: AbortSignal | undefined,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && signal?.aborted !== true) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
