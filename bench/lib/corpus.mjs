@@ -203,8 +203,8 @@ export function generateCorpus({
       const folder = r() < 0.55 ? 'INBOX' : r.pick(FOLDERS);
       const flags = [...r.pick(FLAG_SETS)];
       const dir = folderDir(rcpt, folder);
-      let kws = keywordsOf.get(dir);
-      if (kws === undefined) keywordsOf.set(dir, (kws = []));
+      if (!keywordsOf.has(dir)) keywordsOf.set(dir, []);
+      const kws = keywordsOf.get(dir);
       if (r() < 0.05) {
         const kw = r.pick(KEYWORDS);
         if (!kws.includes(kw)) kws.push(kw);
