@@ -9,7 +9,8 @@
  * - put() is not idempotent under no-overwrite: when an attempt failed ambiguously (the object may have
  *   been written before the connection dropped), a later OBJECT_EXISTS is checked by reading the
  *   object back; identical bytes mean our own earlier attempt landed, and the put succeeds.
- * - list() resumes after the last key it yielded (lists are sorted), so no key is yielded twice.
+ * - list() restarts after a failure and skips the keys it already yielded, so no key comes twice. It
+ *   remembers them in a set rather than trusting key order: not every S3-compatible server sorts.
  */
 import { errorText, isMailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
@@ -131,13 +132,12 @@ export class RetryingStore implements ObjectStore {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    let last: string | undefined;
+    const seen = new Set<string>();
     for (let attempt = 1; ; attempt++) {
       try {
         for await (const info of this.inner.list(prefix)) {
-          // After a restart, skip what was already yielded: lists are in ascending key order.
-          if (last !== undefined && info.key <= last) continue;
-          last = info.key;
+          if (seen.has(info.key)) continue;
+          seen.add(info.key);
           yield info;
         }
         return;
@@ -148,7 +148,7 @@ export class RetryingStore implements ObjectStore {
           store: this.location,
           attempt,
           delayMs,
-          resumeAfter: last,
+          alreadyListed: seen.size,
           error: errorText(err),
         });
         await this.sleep(delayMs);

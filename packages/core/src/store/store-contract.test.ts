@@ -7,7 +7,10 @@ import { MemoryStore } from './memory-store.js';
 import { RetryingStore } from './retrying-store.js';
 import { runStoreContract } from './store-contract.js';
 
-runStoreContract('MemoryStore', async () => ({ store: new MemoryStore() }), { atomicNoOverwrite: true });
+runStoreContract('MemoryStore', async () => ({ store: new MemoryStore() }), {
+  atomicNoOverwrite: true,
+  sortedList: true,
+});
 
 runStoreContract(
   'LocalDirStore',
@@ -19,7 +22,7 @@ runStoreContract(
       dispose: () => fs.rm(dir, { recursive: true, force: true }),
     };
   },
-  { atomicNoOverwrite: true },
+  { atomicNoOverwrite: true, sortedList: true },
 );
 
 runStoreContract(
@@ -31,5 +34,5 @@ runStoreContract(
       dispose: () => fs.rm(dir, { recursive: true, force: true }),
     };
   },
-  { atomicNoOverwrite: true },
+  { atomicNoOverwrite: true, sortedList: true },
 );
