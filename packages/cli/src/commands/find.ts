@@ -4,7 +4,7 @@
  */
 import { findMessages, type MessageMatch, parseMessageQuery } from '@mailark/core';
 import { defineCommand } from '../command.js';
-import { formatBytes, formatTime, shortId } from '../text-format.js';
+import { clip, formatBytes, formatTime, shortId } from '../text-format.js';
 
 /** The query options find and restore share (restore uses them to pick a whole scope). */
 export const QUERY_OPTIONS = {
@@ -20,7 +20,7 @@ export const QUERY_OPTIONS = {
   until: { type: 'string', describe: 'internal date up to the end of: same forms as --since' },
 } as const;
 
-export const findCommand = defineCommand({
+export const find = defineCommand({
   command: 'find',
   describe: 'find backed-up messages by user, folder, sender, subject, date or Message-ID',
   builder: (y) =>
@@ -63,7 +63,7 @@ export const findCommand = defineCommand({
       larger: args.larger,
       hasAttachment: args.hasAttachment,
     });
-    const repo = await ctx.openRepository();
+    const repo = await ctx.openRepository({ lock: 'shared' });
     const result = await findMessages(repo, query, {
       ...(args.snapshot === undefined ? {} : { snapshot: args.snapshot }),
       ...(args.deletedSince === undefined ? {} : { deletedSince: args.deletedSince }),
@@ -123,22 +123,20 @@ function row(m: MessageMatch, grouped: boolean): string[] {
   return [
     m.ref,
     formatTime(m.snapshotTime),
-    clip(m.user, 80),
-    clip(m.folder, 80),
+    cell(m.user, 80),
+    cell(m.folder, 80),
     formatTime(m.internalDate),
-    clip(m.from ?? '', 40),
-    clip(m.subject ?? '', 60),
+    cell(m.from ?? '', 40),
+    cell(m.subject ?? '', 60),
     formatBytes(m.size),
     [...m.flags, ...m.keywords].join(' '),
     ...(grouped ? [String(m.snapshots?.length ?? 1)] : []),
   ];
 }
 
-/** One line per match: control characters never reach the terminal, long text is cut. */
-function clip(text: string, max: number): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ');
-  const chars = [...flat];
-  return chars.length <= max ? flat : `${chars.slice(0, max - 1).join('')}…`;
+/** One table cell: control characters never reach the terminal, long text is cut. */
+function cell(text: string, max: number): string {
+  return clip(text.replace(/[\u0000-\u001f\u007f]/g, ' '), max);
 }
 
 function withoutLocated<T extends { located: unknown }>(r: T): Omit<T, 'located'> {

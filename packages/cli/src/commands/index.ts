@@ -4,11 +4,12 @@
  */
 import type { MailarkCommand } from '../command.js';
 import { diff } from './diff.js';
-import { findCommand } from './find.js';
+import { find } from './find.js';
 import { init } from './init.js';
 import { key } from './key.js';
 import { ls } from './ls.js';
+import { restore } from './restore.js';
 import { snapshots } from './snapshots.js';
 import { unlock } from './unlock.js';
 
-export const commands: MailarkCommand[] = [init, snapshots, ls, diff, findCommand, unlock, key];
+export const commands: MailarkCommand[] = [init, snapshots, ls, diff, find, restore, unlock, key];
