@@ -33,3 +33,6 @@ export { type EmlOutcome, emlFileName, writeEmlFile } from './restore/eml-files.
 export * from './restore/restore-messages.js';
 export { type ImapRestoreOptions, imapRestoreConnector } from './restore/imap-restore-target.js';
 export type * from './restore/restore-target.js';
+export * from './check/check.js';
+export * from './repo/repair-index.js';
+export * from './repo/stats.js';

@@ -67,6 +67,9 @@ export async function repackPacks(
       throw err;
     }
     for (const e of entries) {
+      // One pack may list a blob twice (an index object and its replacement both survived an
+      // interrupted repack): copy it once, or the new pack holds it twice and no prune ever converges.
+      if (copied.has(e.id)) continue;
       if (e.offset + e.length > bytes.byteLength)
         throw corrupt(key, `is shorter than its index says (blob ${e.id})`);
       await repo.copySealedBlob(e, bytes.subarray(e.offset, e.offset + e.length), `${key} (blob ${e.id})`);
