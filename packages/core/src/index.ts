@@ -2,6 +2,12 @@
  * @mailark/core: object stores, the repository format, the IMAP source and the operations
  * (backup, find, restore, export, retention, check). Front ends (cli, agent) hold no business logic.
  */
+export { type Checkpoint, type CheckpointMailbox, loadPreviousState } from './backup/backup-checkpoint.js';
+export type { BackupSource, SourceFolder, SourceMessage } from './backup/backup-source.js';
+export { Chunker, type ChunkerParams } from './backup/chunker.js';
+export { HeaderScanner, summarizeMessage } from './backup/header-summary.js';
+export { type MessageRecord, MessageRecordWriter, storeMessage } from './backup/message-record.js';
+export * from './backup/run-backup.js';
 export * from './errors.js';
 export * from './find/find-messages.js';
 export * from './find/message-query.js';
@@ -15,8 +21,15 @@ export * from './mail/diff-snapshots.js';
 export * from './mail/snapshot.js';
 export * from './mail/snapshot-tree.js';
 export * from './progress.js';
+export * from './store/faulty-store.js';
+export * from './store/local-dir-store.js';
 export * from './store/memory-store.js';
 export * from './store/object-store.js';
+export * from './store/open-store.js';
+export * from './store/probe.js';
+export * from './store/retrying-store.js';
+export * from './store/s3-errors.js';
+export * from './store/s3-store.js';
 export * from './retention/policy.js';
 export * from './retention/prune-plan.js';
 export * from './retention/retention-duration.js';

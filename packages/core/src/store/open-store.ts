@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { MailarkError } from '../errors.js';
 import { LocalDirStore } from './local-dir-store.js';
 import type { ObjectStore } from './object-store.js';
-import { RetryingStore, type RetryOptions } from './retrying-store.js';
+import { RetryingStore, type StoreRetryOptions } from './retrying-store.js';
 import { S3Store } from './s3-store.js';
 
 export type StoreLocation =
@@ -32,7 +32,7 @@ export interface OpenStoreOptions {
   /** From the repository config, once init's probe proved it. */
   conditionalWrites?: boolean;
   /** Outer retry policy for S3 (tests cap it). */
-  retry?: RetryOptions;
+  retry?: StoreRetryOptions;
   /** SDK attempts per S3 request (default 3). */
   s3MaxAttempts?: number;
   /** Base for relative paths (default process.cwd()). */

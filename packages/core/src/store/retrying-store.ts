@@ -17,7 +17,7 @@ import { type Reporter, silentReporter } from '../progress.js';
 import type { ByteRange, ObjectInfo, ObjectStore } from './object-store.js';
 import { probeCapabilities } from './probe.js';
 
-export interface RetryOptions {
+export interface StoreRetryOptions {
   /** Attempts in all, including the first (default 5). */
   maxAttempts?: number;
   /** Backoff cap before jitter for the first retry (default 200 ms); doubles each retry. */
@@ -75,7 +75,7 @@ export class RetryingStore implements ObjectStore {
 
   constructor(
     readonly inner: ObjectStore,
-    options: RetryOptions = {},
+    options: StoreRetryOptions = {},
   ) {
     this.location = inner.location;
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 5);
