@@ -1,13 +1,89 @@
-/** TEMPORARY until imap/imap-session.ts lands: replaced by the adapter over MailboxSession. */
+/**
+ * The BackupSource of a real mailbox: a thin mapping of imap/imap-session.ts's MailboxSession onto the
+ * interface the backup codes against (dates as ISO strings, capabilities as plain booleans). All IMAP
+ * care (identity checks, reconnects, bounded fetches, BODY.PEEK) lives in the session.
+ */
 import type { ImapEndpoint } from '../imap/imap-endpoint.js';
+import { type MailboxSession, openMailbox } from '../imap/imap-session.js';
 import type { Reporter } from '../progress.js';
-import type { BackupSource } from './backup-source.js';
-import type { BackupUser } from './run-backup.js';
+import type { BackupSource, SourceFolder, SourceMessage } from './backup-source.js';
+import type { FolderListing, FolderStatus, MessageMeta } from './plan-folder.js';
 
+export interface ImapBackupSourceOptions {
+  signal?: AbortSignal | undefined;
+  reporter?: Reporter;
+}
+
+/** Logs in as `user` (admin login per endpoint.auth, or the user's own password) and wraps the session. */
 export async function openImapBackupSource(
-  _endpoint: ImapEndpoint,
-  _user: BackupUser,
-  _opts: { signal?: AbortSignal | undefined; reporter?: Reporter },
+  endpoint: ImapEndpoint,
+  user: { user: string; password?: string },
+  opts: ImapBackupSourceOptions = {},
 ): Promise<BackupSource> {
-  throw new Error('IMAP source not wired yet');
+  const session = await openMailbox(endpoint, user.user, {
+    ...(opts.reporter === undefined ? {} : { reporter: opts.reporter }),
+    ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    ...(user.password === undefined ? {} : { userPassword: user.password }),
+  });
+  return new SessionSource(session);
+}
+
+class SessionSource implements BackupSource {
+  constructor(private readonly s: MailboxSession) {}
+
+  get condstore(): boolean {
+    return this.s.capabilities.condstore;
+  }
+
+  get qresync(): boolean {
+    return this.s.capabilities.qresync;
+  }
+
+  listFolders(): Promise<SourceFolder[]> {
+    return this.s.listFolders();
+  }
+
+  statusAll(paths: readonly string[]): Promise<Map<string, FolderStatus>> {
+    return this.s.statusAll(paths);
+  }
+
+  async listMessages(path: string, opts: { changedSince?: string } = {}): Promise<FolderListing> {
+    const l = await this.s.listMessages(path, opts);
+    const out: FolderListing = { messages: l.messages };
+    if (l.vanished !== undefined) out.vanished = l.vanished;
+    if (l.allUids !== undefined) out.allUids = l.allUids;
+    return out;
+  }
+
+  async fetchMeta(path: string, uids: readonly number[]): Promise<MessageMeta[]> {
+    return (await this.s.fetchMeta(path, uids)).map((m) => {
+      const meta: MessageMeta = {
+        uid: m.uid,
+        size: m.size,
+        internalDate: m.internalDate.toISOString(),
+        flags: m.flags,
+      };
+      if (m.messageId !== undefined) meta.messageId = m.messageId;
+      if (m.modseq !== undefined) meta.modseq = m.modseq;
+      return meta;
+    });
+  }
+
+  async *fetchMessages(path: string, uids: readonly number[]): AsyncIterable<SourceMessage> {
+    for await (const m of this.s.fetchMessages(path, uids)) {
+      const msg: SourceMessage = {
+        uid: m.uid,
+        flags: m.flags,
+        internalDate: m.internalDate.toISOString(),
+        size: m.size,
+        body: m.body,
+      };
+      if (m.modseq !== undefined) msg.modseq = m.modseq;
+      yield msg;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.s.close();
+  }
 }
