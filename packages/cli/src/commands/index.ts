@@ -3,13 +3,28 @@
  * exporting a defineCommand(...) object and add it to this array (one line).
  */
 import type { MailarkCommand } from '../command.js';
+import { backup } from './backup.js';
 import { diff } from './diff.js';
 import { find } from './find.js';
+import { forget } from './forget.js';
 import { init } from './init.js';
 import { key } from './key.js';
 import { ls } from './ls.js';
+import { prune } from './prune.js';
 import { restore } from './restore.js';
 import { snapshots } from './snapshots.js';
 import { unlock } from './unlock.js';
 
-export const commands: MailarkCommand[] = [init, snapshots, ls, diff, find, restore, unlock, key];
+export const commands: MailarkCommand[] = [
+  init,
+  backup,
+  snapshots,
+  ls,
+  diff,
+  find,
+  restore,
+  forget,
+  prune,
+  unlock,
+  key,
+];

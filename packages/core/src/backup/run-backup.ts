@@ -300,7 +300,12 @@ class MailboxRunner {
   private async withSource<T>(u: BackupUser, f: (s: BackupSource) => Promise<T>): Promise<T> {
     const open =
       this.opts.openSource ??
-      ((user, signal) => openImapBackupSource(this.opts.endpoint, user, { signal, reporter: this.reporter }));
+      ((user, signal) => {
+        // A per-user password means that user logs in as themself, whatever the tenant-wide form.
+        const ep =
+          user.password === undefined ? this.opts.endpoint : { ...this.opts.endpoint, auth: 'user' as const };
+        return openImapBackupSource(ep, user, { signal, reporter: this.reporter });
+      });
     const source = await open(u, this.opts.signal);
     try {
       return await f(source);

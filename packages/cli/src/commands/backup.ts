@@ -1,0 +1,282 @@
+/**
+ * `mailark backup`: one incremental backup run of a tenant's mailboxes into a snapshot (core's
+ * runBackup). This file parses the mailbox list, wires the IMAP endpoint and the progress line, and
+ * reports per mailbox. Exit 0 complete, 3 partial (failing mailboxes named), 1 nothing saved.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import {
+  type BackupResult,
+  type BackupUser,
+  EXIT,
+  errorText,
+  type ImapEndpoint,
+  MailarkError,
+  type ProgressState,
+  parseImapEndpoint,
+  type Reporter,
+  runBackup,
+} from '@mailark/core';
+import { defineCommand } from '../command.js';
+import type { CommandContext } from '../context.js';
+import { type ImapArgs, imapEndpointFrom, withImapOptions } from '../imap-options.js';
+import { VERSION } from '../main.js';
+import { readPassword } from '../password.js';
+import { formatBytes, formatCount, shortId } from '../text-format.js';
+
+export const backup = defineCommand({
+  command: 'backup',
+  describe: 'back up every folder of every mailbox of a tenant (incremental, deduplicated)',
+  builder: (y) =>
+    withImapOptions(
+      y
+        .option('users', {
+          type: 'string',
+          describe: 'mailboxes to back up, comma-separated: a@example.com,b@example.com',
+        })
+        .option('users-file', {
+          type: 'string',
+          describe: 'file of mailboxes, one "user[,password-file]" per line (# comments)',
+        })
+        .option('tenant', {
+          type: 'string',
+          describe: 'tenant name (default: the domain of the first mailbox)',
+        })
+        .option('concurrency', { type: 'number', default: 4, describe: 'mailboxes backed up at once' })
+        .option('tag', { type: 'string', array: true, describe: 'tag the snapshot (repeatable)' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'plan and report, store nothing' }),
+    ),
+  handler: async (args, ctx) => {
+    const users = await usersFrom(args, ctx);
+    const concurrency = args.concurrency;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+      throw new MailarkError('USAGE', `--concurrency ${concurrency} is out of range`, {
+        hint: 'use 1 to 64; each mailbox in flight holds one IMAP connection',
+      });
+    }
+    const tenant = args.tenant ?? domainOf(users[0]?.user ?? '');
+    const endpoint = await endpointFor(args, users, ctx);
+    const repo = await ctx.openRepository();
+    const result = await runBackup(repo, {
+      endpoint,
+      users,
+      tenant,
+      concurrency,
+      tags: (args.tag ?? []).map(String),
+      dryRun: args.dryRun,
+      reporter: withRateAndEta(ctx.output.progress),
+      signal: ctx.signal,
+      toolVersion: VERSION,
+    });
+    return report(ctx, result);
+  },
+  exitCodes: {
+    [EXIT.OK]: 'every mailbox backed up (snapshot complete)',
+    [EXIT.FAILURE]: 'nothing could be saved (every mailbox failed and none was backed up before)',
+    [EXIT.PARTIAL]: 'snapshot saved as partial: the failing mailboxes are named, their last good state kept',
+    [EXIT.INTERRUPTED]: 'interrupted: a checkpoint was written, the next run resumes from it',
+  },
+  examples: [
+    [
+      'MAILARK_IMAP_PASSWORD_FILE=/etc/mailark/master mailark backup -r s3://b/acme --imap imaps://mail.acme.example --imap-user master --users-file /etc/mailark/acme.users',
+      'nightly backup of a tenant through a Dovecot master user',
+    ],
+    [
+      'mailark backup -r /srv/mailark/acme --imap imap://127.0.0.1:143 --imap-user admin --users alice@acme.example,bob@acme.example --dry-run',
+      'what would be fetched, without storing anything',
+    ],
+  ],
+});
+
+type BackupArgs = ImapArgs & { users?: string | undefined; usersFile?: string | undefined };
+
+/** The mailbox list from --users or --users-file (lines "user[,password-file]", # comments). */
+async function usersFrom(args: BackupArgs, ctx: CommandContext): Promise<BackupUser[]> {
+  if ((args.users === undefined) === (args.usersFile === undefined)) {
+    throw new MailarkError('USAGE', 'give the mailboxes with either --users or --users-file', {
+      hint: 'e.g. --users alice@example.com,bob@example.com or --users-file tenant.users',
+    });
+  }
+  if (args.users !== undefined) {
+    return args.users
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== '')
+      .map((user) => ({ user }));
+  }
+  const file = args.usersFile as string;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MailarkError('CONFIG', `cannot read the users file ${file}: ${errorText(err)}`, {
+      cause: err,
+      hint: 'check the path given by --users-file and its permissions',
+    });
+  }
+  const out: BackupUser[] = [];
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (line === '') continue;
+    const [user = '', passwordFile, ...rest] = line.split(',').map((s) => s.trim());
+    if (user === '' || rest.length > 0 || passwordFile === '') {
+      throw new MailarkError('CONFIG', `${file} line ${i + 1}: expected "user[,password-file]"`, {
+        hint: 'one mailbox per line, e.g. alice@example.com or alice@example.com,/etc/mailark/alice.pw',
+      });
+    }
+    if (passwordFile === undefined) {
+      out.push({ user });
+      continue;
+    }
+    // Relative password files are relative to the users file, so the pair can move together.
+    const password = await readPassword(
+      {
+        what: `password of ${user}`,
+        file: resolve(dirname(file), passwordFile),
+        fileVar: '',
+        valueVar: '',
+        fileOption: '--users-file',
+      },
+      {},
+    );
+    ctx.registerSecret(password);
+    out.push({ user, password });
+  }
+  if (out.length === 0) {
+    throw new MailarkError('CONFIG', `the users file ${file} lists no mailbox`, {
+      hint: 'one mailbox per line: user[,password-file]',
+    });
+  }
+  return out;
+}
+
+/**
+ * The IMAP endpoint. When every mailbox brings its own password (--imap-auth user and a password
+ * file per line), no tenant-wide password is needed.
+ */
+async function endpointFor(
+  args: BackupArgs,
+  users: BackupUser[],
+  ctx: CommandContext,
+): Promise<ImapEndpoint> {
+  const allOwn = users.every((u) => u.password !== undefined);
+  const env = ctx.env;
+  const hasShared =
+    (args.imapPasswordFile ?? '') !== '' ||
+    (env.MAILARK_IMAP_PASSWORD_FILE ?? '') !== '' ||
+    (env.MAILARK_IMAP_PASSWORD ?? '') !== '';
+  const url = args.imap ?? env.MAILARK_IMAP_URL;
+  if (allOwn && !hasShared && url !== undefined && url !== '') {
+    return parseImapEndpoint(url, {
+      auth: 'user',
+      ...(args.imapTls === undefined ? {} : { tls: args.imapTls as 'require' | 'allow' | 'off' }),
+      ...(args.imapInsecure === undefined ? {} : { insecure: args.imapInsecure }),
+    });
+  }
+  return imapEndpointFrom(args, ctx);
+}
+
+function domainOf(user: string): string {
+  const at = user.lastIndexOf('@');
+  if (at < 0 || at === user.length - 1) {
+    throw new MailarkError('USAGE', `cannot tell the tenant from mailbox "${user}"`, {
+      hint: 'pass --tenant NAME, e.g. --tenant example.com',
+    });
+  }
+  return user.slice(at + 1).toLowerCase();
+}
+
+/** Adds the fetch rate and, once a mailbox is done, an ETA by mailboxes to the progress line. */
+function withRateAndEta(inner: Reporter): Reporter {
+  const t0 = Date.now();
+  return {
+    log: (level, message, fields) => inner.log(level, message, fields),
+    progress(state: ProgressState) {
+      const secs = Math.max(0.001, (Date.now() - t0) / 1000);
+      const parts = [`${formatBytes((state.bytes ?? 0) / secs)}/s`];
+      if (state.total !== undefined && state.done > 0 && state.done < state.total) {
+        parts.push(`ETA ${duration((secs / state.done) * (state.total - state.done))}`);
+      }
+      if (state.current !== undefined) parts.push(state.current);
+      inner.progress({ ...state, current: parts.join(' · ') });
+    },
+  };
+}
+
+function duration(secs: number): string {
+  const s = Math.round(secs);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function report(ctx: CommandContext, r: BackupResult): number {
+  const out = ctx.output;
+  out.table(
+    [
+      { header: 'Mailbox' },
+      { header: 'State' },
+      { header: 'Messages', align: 'right' },
+      { header: 'New', align: 'right' },
+      { header: 'Flags', align: 'right' },
+      { header: 'Expunged', align: 'right' },
+      { header: 'Fetched', align: 'right' },
+      { header: 'Stored', align: 'right' },
+      { header: 'Error' },
+    ],
+    r.mailboxes.map((m) => [
+      m.user,
+      m.state,
+      formatCount(m.messages),
+      formatCount(m.newMessages),
+      formatCount(m.changedFlags),
+      formatCount(m.expunged),
+      formatBytes(m.fetchedBytes),
+      formatBytes(m.storedBytes),
+      m.error === undefined ? '' : `${m.error.code}: ${m.error.message}`,
+    ]),
+  );
+  const failed = r.mailboxes.filter((m) => m.state === 'failed');
+  if (r.dryRun) {
+    out.line(
+      `dry run: nothing stored; ${formatCount(r.mailboxes.reduce((n, m) => n + m.newMessages, 0))} messages would be fetched`,
+    );
+  } else if (r.snapshotId !== undefined && r.snapshot !== undefined) {
+    const s = r.snapshot.stats;
+    out.line(
+      `snapshot ${shortId(r.snapshotId)} saved (${r.snapshot.status}): ${formatCount(s.mailboxes)} mailboxes, ` +
+        `${formatCount(s.messages)} messages, ${formatBytes(s.bytes)}; fetched ${formatBytes(s.fetchedBytes)}, ` +
+        `stored ${formatBytes(s.storedBytes)} in ${(s.durationMs / 1000).toFixed(1)} s`,
+    );
+  } else {
+    out.line('no snapshot saved: no mailbox could be backed up');
+  }
+  if (failed.length > 0)
+    out.warn(`${failed.length} mailbox(es) failed: ${failed.map((m) => m.user).join(', ')}`);
+  out.result({
+    snapshot: r.snapshotId ?? null,
+    status: r.status,
+    dryRun: r.dryRun,
+    checkpoints: r.checkpoints,
+    stats: r.snapshot?.stats ?? null,
+    mailboxes: r.mailboxes.map((m) => ({
+      user: m.user,
+      state: m.state,
+      folders: m.folders,
+      messages: m.messages,
+      new: m.newMessages,
+      changedFlags: m.changedFlags,
+      expunged: m.expunged,
+      fetchedMessages: m.fetchedMessages,
+      bytesFetched: m.fetchedBytes,
+      bytesStored: m.storedBytes,
+      refetched: m.refetched,
+      matched: m.matched,
+      durationMs: m.durationMs,
+      attempts: m.attempts,
+      error: m.error ?? null,
+    })),
+  });
+  if (r.status === 'complete') return EXIT.OK;
+  return r.status === 'partial' ? EXIT.PARTIAL : EXIT.FAILURE;
+}
