@@ -1,0 +1,128 @@
+/**
+ * `mailark forget` and `mailark prune` end to end, in-process, on a local temp-dir repository:
+ * policy options, --dry-run, --json, --prune, LOCKED while another process holds a lock.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  LocalDirStore,
+  Repository,
+  readMessageBytes,
+  saveTestSnapshot,
+  TEST_KDF,
+  walkMessages,
+} from '@mailark/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { run } from '../testing/capture.js';
+
+const PASSWORD = 'correct horse battery staple';
+let dir: string;
+let repoDir: string;
+let env: Record<string, string>;
+let ids: string[];
+
+const mailark = (argv: string[]) => run(['-r', repoDir, ...argv], { env });
+
+function message(n: number): Uint8Array {
+  return Buffer.from(`Subject: m${n}\r\n\r\n${randomBytes(3000).toString('base64')}`);
+}
+
+async function dataBytes(): Promise<number> {
+  let n = 0;
+  for await (const o of new LocalDirStore(repoDir).list('data/')) n += o.size;
+  return n;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mailark-forget-'));
+  repoDir = join(dir, 'repo');
+  await writeFile(join(dir, 'pw'), `${PASSWORD}\n`);
+  env = { MAILARK_PASSWORD_FILE: join(dir, 'pw'), MAILARK_TEST_KDF: 'fast', TZ: 'UTC' };
+  const repo = await Repository.init(new LocalDirStore(repoDir), PASSWORD, {
+    kdf: TEST_KDF,
+    packSize: 16 * 1024,
+  });
+  ids = [];
+  // Four nights; each has new mail and drops older mail.
+  for (let day = 1; day <= 4; day++) {
+    const inbox = Array.from({ length: 6 }, (_, i) => message(day * 10 + i));
+    ids.push((await saveTestSnapshot(repo, { alice: { INBOX: inbox } }, `2024-05-0${day}T02:00:00.000Z`)).id);
+  }
+  await repo.close();
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('mailark forget', () => {
+  it('--dry-run lists keep/remove with reasons and removes nothing', async () => {
+    const r = await mailark(['forget', '--keep-last', '1', '--keep-daily', '2', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('keep 1 latest, 2 daily snapshots');
+    expect(r.stdout).toContain('tenant acme.example: keep 2 snapshots');
+    expect(r.stdout).toMatch(
+      new RegExp(`${ids[3]!.slice(0, 8)} +2024-05-04 02:00:00 +complete +last snapshot, daily snapshot`),
+    );
+    expect(r.stdout).toContain('tenant acme.example: would remove 2 snapshots');
+    const repo = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    expect(await repo.listSnapshots()).toHaveLength(4);
+  });
+
+  it('removes with --json output, then --prune shrinks storage and keeps what remains readable', async () => {
+    const r = await mailark(['forget', '--keep-within', '1d1h', '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.removed.sort()).toEqual([ids[0], ids[1]].sort());
+    expect(doc.groups[0].decisions.map((d: { keep: boolean }) => d.keep)).toEqual([true, true, false, false]);
+
+    const before = await dataBytes();
+    const p = await mailark(['forget', '--keep-last', '1', '--prune', '--max-unused', '0']);
+    expect(p.code).toBe(0);
+    expect(p.stdout).toMatch(/did delete \d+ packs/);
+    const after = await dataBytes();
+    // One night of four distinct nights remains.
+    expect(after).toBeLessThan(before * 0.5);
+    const repo = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const left = await repo.listSnapshots();
+    expect(left.map((s) => s.id)).toEqual([ids[3]]);
+    let n = 0;
+    for await (const m of walkMessages(repo, left[0]!.snapshot)) {
+      await readMessageBytes(repo, m.entry);
+      n++;
+    }
+    expect(n).toBe(6);
+  });
+
+  it('rejects a bad duration or time zone with exit 2 and a hint', async () => {
+    const d = await mailark(['forget', '--keep-within', '2 days']);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toContain('invalid duration "2 days"');
+    expect(d.stderr).toContain('hint:');
+    const z = await mailark(['forget', '--keep-daily', '1', '--time-zone', 'Mars/Olympus']);
+    expect(z.code).toBe(2);
+    expect(z.stderr).toContain('unknown time zone "Mars/Olympus"');
+  });
+});
+
+describe('mailark prune', () => {
+  it('exits 11 naming the holder while another process holds a lock, and works once it is gone', async () => {
+    const other = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const lock = await other.lock('shared', 'mailark backup');
+    const r = await mailark(['prune']);
+    expect(r.code).toBe(11);
+    expect(r.stderr).toContain('locked (shared) by mailark backup');
+    await lock.release();
+    const ok = await mailark(['prune', '--dry-run', '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ dryRun: true, snapshots: 4, stats: { unusedBlobs: 0 } });
+  });
+
+  it('refuses a bad --max-unused with exit 2', async () => {
+    const r = await mailark(['prune', '--max-unused', 'lots']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('invalid --max-unused "lots"');
+  });
+});
