@@ -3,6 +3,7 @@
  * exporting a defineCommand(...) object and add it to this array (one line).
  */
 import type { MailarkCommand } from '../command.js';
+import { backup } from './backup.js';
 import { diff } from './diff.js';
 import { find } from './find.js';
 import { forget } from './forget.js';
@@ -14,4 +15,16 @@ import { restore } from './restore.js';
 import { snapshots } from './snapshots.js';
 import { unlock } from './unlock.js';
 
-export const commands: MailarkCommand[] = [init, snapshots, ls, diff, find, restore, forget, prune, unlock, key];
+export const commands: MailarkCommand[] = [
+  init,
+  backup,
+  snapshots,
+  ls,
+  diff,
+  find,
+  restore,
+  forget,
+  prune,
+  unlock,
+  key,
+];
