@@ -297,9 +297,18 @@ export function localStoreError(err: unknown, op: string, key: string, location:
   const code = errnoOf(err);
   const what = `${op} ${key} in ${location}`;
   const details = (transient: boolean) => ({ op, key, errno: code, transient });
+  if (op === 'put' && (code === 'EEXIST' || code === 'ENOTDIR')) {
+    // mkdir met a file where a directory belongs (the link's own EEXIST is OBJECT_EXISTS, raised earlier).
+    return new MailarkError('STORE_IO', `${what} failed: a parent of ${key} is a file, not a directory`, {
+      cause: err,
+      hint: `${location} holds something that is not a mailark repository layout: check it with "mailark check"`,
+      details: details(false),
+    });
+  }
   switch (code) {
     case 'ENOENT':
     case 'ENOTDIR':
+      if (op === 'put') break;
       return new MailarkError('OBJECT_NOT_FOUND', `object ${key} not found in ${location}`, {
         cause: err,
         details: details(false),
@@ -326,15 +335,10 @@ export function localStoreError(err: unknown, op: string, key: string, location:
       });
     case 'EEXIST':
       return new MailarkError('OBJECT_EXISTS', `object ${key} already exists in ${location}`, { cause: err });
-    default:
-      return new MailarkError(
-        'STORE_IO',
-        `${what} failed: ${code ?? (err as Error)?.message ?? String(err)}`,
-        {
-          cause: err,
-          hint: `check the disk and file system holding ${location} (dmesg, df -h)`,
-          details: details(true),
-        },
-      );
   }
+  return new MailarkError('STORE_IO', `${what} failed: ${code ?? (err as Error)?.message ?? String(err)}`, {
+    cause: err,
+    hint: `check the disk and file system holding ${location} (dmesg, df -h)`,
+    details: details(true),
+  });
 }

@@ -1,0 +1,131 @@
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MailarkError } from '../errors.js';
+import { LocalDirStore, localStoreError, TEMP_PREFIX } from './local-dir-store.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mailark-local-'));
+});
+afterEach(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+async function listKeys(store: LocalDirStore, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list(prefix)) out.push(o.key);
+  return out;
+}
+
+async function filesUnder(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(root, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(path.relative(root, path.join(e.parentPath, e.name)));
+  }
+  return out.sort();
+}
+
+describe('LocalDirStore', () => {
+  it('stores each object as one file at its key path, leaving no temp files behind', async () => {
+    const store = new LocalDirStore(dir);
+    await store.put('data/ab/abcdef', bytes('pack'));
+    await store.put('config', bytes('cfg'));
+    await store.put('config', bytes('again')).catch(() => {});
+    expect(await filesUnder(dir)).toEqual(['config', 'data/ab/abcdef']);
+    expect(await fs.readFile(path.join(dir, 'data/ab/abcdef'), 'utf8')).toBe('pack');
+    expect(store.location).toBe(dir);
+  });
+
+  it('hides temp files from list and stat, and sweeps only stale ones', async () => {
+    const store = new LocalDirStore(dir);
+    await store.put('data/ab/p1', bytes('x'));
+    const stale = path.join(dir, 'data/ab', `${TEMP_PREFIX}dead`);
+    const fresh = path.join(dir, `${TEMP_PREFIX}inflight`);
+    await fs.writeFile(stale, 'partial');
+    await fs.writeFile(fresh, 'partial');
+    const hourAgo = new Date(Date.now() - 2 * 3_600_000);
+    await fs.utimes(stale, hourAgo, hourAgo);
+    expect(await listKeys(store)).toEqual(['data/ab/p1']);
+    expect(await store.sweepTemp()).toBe(1);
+    expect(await filesUnder(dir)).toEqual([`${TEMP_PREFIX}inflight`, 'data/ab/p1']);
+    expect(await store.sweepTemp(0)).toBe(1);
+    expect(await filesUnder(dir)).toEqual(['data/ab/p1']);
+  });
+
+  it('refuses keys that would collide with temp-file names', async () => {
+    const store = new LocalDirStore(dir);
+    await expect(store.put(`data/${TEMP_PREFIX}x`, bytes('x'))).rejects.toThrow(TypeError);
+  });
+
+  it('lists an absent root and an absent prefix directory as empty', async () => {
+    expect(await listKeys(new LocalDirStore(path.join(dir, 'nope')))).toEqual([]);
+    const store = new LocalDirStore(dir);
+    await store.put('snapshots/s1', bytes('s'));
+    expect(await listKeys(store, 'locks/')).toEqual([]);
+    expect(await listKeys(store, 'snapshots/s1/')).toEqual([]);
+  });
+
+  it('reads a range through a file handle, without reading the rest', async () => {
+    const store = new LocalDirStore(dir);
+    const big = new Uint8Array(4 << 20).map((_, i) => i % 251);
+    await store.put('data/00/big', big);
+    const got = await store.get('data/00/big', { offset: 3_000_000, length: 10 });
+    expect([...got]).toEqual([...big.subarray(3_000_000, 3_000_010)]);
+    expect(store.counters.bytesRead).toBe(10);
+  });
+
+  it('maps a file where a directory should be to STORE_IO on put, not-found on get', async () => {
+    const store = new LocalDirStore(dir);
+    await store.put('a', bytes('file'));
+    const err = (await store.put('a/b', bytes('x')).catch((e: unknown) => e)) as MailarkError;
+    expect(err).toBeInstanceOf(MailarkError);
+    expect(err.code).toBe('STORE_IO');
+    expect(err.message).toContain('a parent of a/b is a file');
+    expect(((await store.get('a/b').catch((e: unknown) => e)) as MailarkError).code).toBe('OBJECT_NOT_FOUND');
+    expect(await store.stat('a/b')).toBeUndefined();
+  });
+
+  it('reports conditional writes as supported', async () => {
+    expect(await new LocalDirStore(dir).probeCapabilities()).toEqual({ conditionalWrites: true });
+  });
+});
+
+describe('localStoreError', () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: oops`), { code });
+
+  it.each([
+    ['ENOSPC', 'no space left', 'free space'],
+    ['EDQUOT', 'no space left', 'free space'],
+    ['EACCES', 'permission denied', 'read and write access'],
+    ['EPERM', 'permission denied', 'read and write access'],
+    ['EROFS', 'read-only', 'remount'],
+  ])('maps %s to a permanent STORE_IO with a hint', (code, message, hint) => {
+    const e = localStoreError(errno(code), 'put', 'config', '/srv/repo');
+    expect(e.code).toBe('STORE_IO');
+    expect(e.message).toContain(message);
+    expect(e.message).toContain('put config in /srv/repo');
+    expect(e.hint).toContain(hint);
+    expect(e.details?.transient).toBe(false);
+  });
+
+  it('maps ENOENT to OBJECT_NOT_FOUND, EEXIST to OBJECT_EXISTS or a layout error, EIO to transient STORE_IO', () => {
+    expect(localStoreError(errno('ENOENT'), 'get', 'k', '/r').code).toBe('OBJECT_NOT_FOUND');
+    expect(localStoreError(errno('EEXIST'), 'link', 'k', '/r').code).toBe('OBJECT_EXISTS');
+    // During put, EEXIST/ENOTDIR come from mkdir meeting a file: a layout problem, not an existing object.
+    expect(localStoreError(errno('EEXIST'), 'put', 'k', '/r').code).toBe('STORE_IO');
+    expect(localStoreError(errno('ENOTDIR'), 'put', 'k', '/r').code).toBe('STORE_IO');
+    const eio = localStoreError(errno('EIO'), 'get', 'k', '/r');
+    expect(eio.code).toBe('STORE_IO');
+    expect(eio.details?.transient).toBe(true);
+    expect(eio.hint).toContain('/r');
+  });
+
+  it('passes MailarkErrors through', () => {
+    const e = new MailarkError('CORRUPT', 'x');
+    expect(localStoreError(e, 'get', 'k', '/r')).toBe(e);
+  });
+});
