@@ -18,6 +18,8 @@ export interface DovecotOptions {
   mailRoot?: string;
   /** mail_location template, `{root}` = mailRoot; default 'maildir:{root}/%d/%n/Maildir'. */
   mailLocation?: string;
+  /** SASL mechanisms offered; default 'plain login'. */
+  authMechanisms?: string;
   /** Default 15000. */
   startTimeoutMs?: number;
 }

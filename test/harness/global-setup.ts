@@ -35,6 +35,8 @@ export interface ProvidedDovecot {
   mailLocation?: string;
   /** Hierarchy delimiter of the personal namespace. */
   separator: string;
+  /** The private instance's config file (for doveadm -c, e.g. to kick a user); absent when external. */
+  conf?: string;
   /** true when the server came from MAILARK_TEST_IMAP_* (not started by this run). */
   external: boolean;
 }
@@ -111,6 +113,7 @@ async function provideImap(): Promise<{ provided: ProvidedDovecot; instance?: Do
       usersFile: instance.usersDir,
       mailLocation: `maildir:${join(instance.dir, 'mail')}/%d/%n/Maildir`,
       separator: '/',
+      conf: instance.conf,
       external: false,
     },
   };

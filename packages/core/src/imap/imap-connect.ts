@@ -1,0 +1,225 @@
+/**
+ * One logged-in imapflow connection as a given user, and the proof that it IS that user.
+ *
+ * The rule: never open someone else's mailbox. A master/admin login is only accepted when the server
+ * authorized the exact target identity; a mistyped user fails (IMAP_AUTH from the server, or
+ * IMAP_USER_MISMATCH from the checks below), and 'authzid' never silently degrades to a plain LOGIN
+ * as the admin (imapflow would, when the server lacks AUTH=PLAIN).
+ *
+ * What proves the identity:
+ *  - 'authzid': a successful SASL PLAIN exchange with authzid=user (RFC 4616 §2: the server
+ *    authorizes the session AS the authzid or refuses it);
+ *  - 'master-separator': the server's master-user login "user*admin" (a server without master users
+ *    refuses that name);
+ *  - 'user': the user's own credentials;
+ *  - in every form, an identity the server reports in its ID response (RFC 2971) where it sends one
+ *    (fields x-user, x-authenticated-user, user, login) must equal the target user.
+ */
+import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import { MailarkError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import type { ImapEndpoint } from './imap-endpoint.js';
+import { imapError } from './imap-errors.js';
+
+export type IdentityProof = 'sasl-authzid' | 'master-login' | 'user-login';
+
+export interface ConnectOptions {
+  reporter: Reporter;
+  userPassword?: string;
+  signal?: AbortSignal;
+}
+
+export interface Connection {
+  client: ImapFlow;
+  verifiedBy: IdentityProof;
+  /** The server's identity report (RFC 2971 ID) matched the user too. */
+  serverConfirmed: boolean;
+}
+
+const SERVER_IDENTITY_FIELDS = ['x-user', 'x-authenticated-user', 'user', 'login'];
+
+/** Connects, logs in as `user` per endpoint.auth, and verifies the session identity. */
+export async function connectAs(
+  endpoint: ImapEndpoint,
+  user: string,
+  opts: ConnectOptions,
+): Promise<Connection> {
+  if (user === '' || /[\r\n\0]/.test(user)) {
+    throw new MailarkError('USAGE', `invalid IMAP user name ${JSON.stringify(user)}`, {
+      hint: 'give the login name, e.g. alice@example.com',
+    });
+  }
+  const ctx = { url: endpoint.url, user, action: 'login', ...adminOf(endpoint) };
+  const client = new ImapFlow(clientOptions(endpoint, user, opts));
+  // imapflow emits 'error' on socket failures; an unheard 'error' event would crash the process.
+  client.on('error', (err: unknown) => {
+    opts.reporter.log('debug', `IMAP connection error: ${err instanceof Error ? err.message : String(err)}`, {
+      url: endpoint.url,
+      user,
+    });
+  });
+  const guard = guardLogin(client, endpoint);
+  const onAbort = () => client.close();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await client.connect();
+  } catch (err) {
+    client.close();
+    if (opts.signal?.aborted) throw new MailarkError('INTERRUPTED', 'interrupted while logging in');
+    throw imapError(err, ctx);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  try {
+    const verifiedBy = checkLoginIdentity(guard, endpoint, user);
+    const serverConfirmed = checkServerIdentity(client, endpoint, user);
+    return { client, verifiedBy, serverConfirmed };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}
+
+function clientOptions(endpoint: ImapEndpoint, user: string, opts: ConnectOptions): ImapFlowOptions {
+  const o: ImapFlowOptions = {
+    host: endpoint.host,
+    port: endpoint.port,
+    secure: endpoint.implicitTls,
+    logger: false,
+    // One command at a time from mailark; IDLE between them would only cost round trips.
+    disableAutoIdle: true,
+    // RFC 7162: QRESYNC gives VANISHED (EARLIER) on CHANGEDSINCE fetches (enabled only if offered).
+    qresync: true,
+    connectionTimeout: 30_000,
+    greetingTimeout: 16_000,
+    tls: { rejectUnauthorized: !endpoint.insecure, minVersion: 'TLSv1.2' },
+    clientInfo: { name: 'mailark' },
+    auth: authOptions(endpoint, user, opts),
+  };
+  if (!endpoint.implicitTls) {
+    if (endpoint.tls === 'require') o.doSTARTTLS = true;
+    if (endpoint.tls === 'off') o.doSTARTTLS = false;
+  }
+  if (endpoint.insecure) {
+    opts.reporter.log('warn', `TLS certificate of ${endpoint.url} is not verified (insecure mode)`, {
+      url: endpoint.url,
+    });
+  }
+  return o;
+}
+
+function authOptions(
+  endpoint: ImapEndpoint,
+  user: string,
+  opts: ConnectOptions,
+): NonNullable<ImapFlowOptions['auth']> {
+  if (endpoint.auth === 'user') {
+    const pass = opts.userPassword ?? endpoint.password;
+    if (pass === undefined) {
+      throw new MailarkError('CONFIG', `no password for IMAP user ${user}`, {
+        hint: "give the user's password, or configure an admin login (authzid or master-separator)",
+      });
+    }
+    return { user, pass };
+  }
+  const admin = endpoint.adminUser;
+  const pass = endpoint.password;
+  if (admin === undefined || pass === undefined) {
+    throw new MailarkError('CONFIG', `IMAP login form "${endpoint.auth}" needs an admin user and password`, {
+      hint: 'configure the master/admin login and its password (file or environment variable)',
+    });
+  }
+  if (endpoint.auth === 'authzid') return { user: admin, pass, authzid: user, loginMethod: 'AUTH=PLAIN' };
+  return { user: `${user}${endpoint.separator}${admin}`, pass };
+}
+
+/** What the login step really did, observed inside imapflow (see guardLogin). */
+interface LoginGuard {
+  /** The hooks are in place (false if a future imapflow renamed its internals). */
+  installed: boolean;
+  /** The identity imapflow's AUTHENTICATE/LOGIN step returned: the authzid for SASL PLAIN, else the login. */
+  identity?: unknown;
+}
+
+/**
+ * Two hooks on imapflow's internal login steps (`authenticate`, `run`), because its public
+ * `authenticated` property is just `true` afterwards:
+ *  - for 'authzid', refuse before logging in when the server offers no AUTH=PLAIN: imapflow would
+ *    otherwise fall back to LOGIN as the admin with the authzid silently dropped;
+ *  - record the identity the AUTHENTICATE/LOGIN command resolved with.
+ * If the hooks cannot be installed, an 'authzid' login is refused rather than trusted blindly.
+ */
+function guardLogin(client: ImapFlow, endpoint: ImapEndpoint): LoginGuard {
+  const guard: LoginGuard = { installed: false };
+  const c = client as unknown as {
+    authenticate?: () => Promise<unknown>;
+    run?: (command: string, ...args: unknown[]) => Promise<unknown>;
+    capabilities: Map<string, unknown>;
+  };
+  const authenticate = c.authenticate;
+  const run = c.run;
+  if (typeof authenticate !== 'function' || typeof run !== 'function') return guard;
+  guard.installed = true;
+  c.authenticate = function (this: typeof c) {
+    if (endpoint.auth === 'authzid' && !this.capabilities.has('AUTH=PLAIN')) {
+      return Promise.reject(
+        new MailarkError(
+          'IMAP_AUTH',
+          `${endpoint.url} does not offer AUTH=PLAIN, needed for an authzid login`,
+          {
+            hint: 'enable the PLAIN mechanism on the server, or use the master-separator login form ("user*admin")',
+            details: { url: endpoint.url },
+          },
+        ),
+      );
+    }
+    return authenticate.call(this);
+  };
+  c.run = async function (this: typeof c, command: string, ...args: unknown[]) {
+    const result = await run.call(this, command, ...args);
+    if (command === 'AUTHENTICATE' || command === 'LOGIN') guard.identity = result;
+    return result;
+  };
+  return guard;
+}
+
+function checkLoginIdentity(guard: LoginGuard, endpoint: ImapEndpoint, user: string): IdentityProof {
+  const expected =
+    endpoint.auth === 'master-separator' ? `${user}${endpoint.separator}${endpoint.adminUser ?? ''}` : user;
+  const got = guard.identity;
+  // A string identity must be exactly the one asked for; for 'authzid' anything else (nothing
+  // recorded, or the bare admin name after a LOGIN fallback) means the authzid was not used.
+  if (typeof got === 'string' ? got !== expected : endpoint.auth === 'authzid') {
+    throw mismatch(endpoint, user, typeof got === 'string' ? got : 'an unverified identity');
+  }
+  return endpoint.auth === 'authzid'
+    ? 'sasl-authzid'
+    : endpoint.auth === 'master-separator'
+      ? 'master-login'
+      : 'user-login';
+}
+
+function checkServerIdentity(client: ImapFlow, endpoint: ImapEndpoint, user: string): boolean {
+  const info = client.serverInfo as Record<string, unknown> | null;
+  if (!info) return false;
+  for (const field of SERVER_IDENTITY_FIELDS) {
+    const v = info[field];
+    if (typeof v !== 'string' || v === '' || v.includes('%')) continue; // "%u": an unexpanded template
+    if (v.toLowerCase() !== user.toLowerCase()) throw mismatch(endpoint, user, v);
+    return true;
+  }
+  return false;
+}
+
+function mismatch(endpoint: ImapEndpoint, user: string, got: string): MailarkError {
+  return new MailarkError('IMAP_USER_MISMATCH', `${endpoint.url} opened a session for ${got}, not ${user}`, {
+    hint: 'refusing to touch a mailbox that may belong to someone else: check the admin login form and user name',
+    details: { url: endpoint.url, user, sessionUser: got },
+  });
+}
+
+function adminOf(endpoint: ImapEndpoint): { adminUser?: string } {
+  return endpoint.auth !== 'user' && endpoint.adminUser !== undefined
+    ? { adminUser: endpoint.adminUser }
+    : {};
+}

@@ -1,0 +1,611 @@
+/**
+ * THE adapter over imapflow: one mailbox (one user) on one IMAP connection. Backup, restore,
+ * export-from-live and the agent use only this; no imapflow type leaks out of imap/.
+ *
+ * Rules it keeps:
+ *  - bodies are the exact bytes of BODY.PEEK[] (RFC 3501 §6.4.5): reading never sets \Seen;
+ *  - reads (list, status, fetch) survive a lost connection: the session reconnects, logs in again,
+ *    re-checks the identity and UIDVALIDITY, and repeats the step (withRetry, back-off); APPEND and
+ *    CREATE are not repeated (they are not idempotent), their callers decide;
+ *  - memory stays bounded: bodies come in batches of at most a few MiB, and a large message alone,
+ *    in pieces (fetch-plan.ts);
+ *  - one operation at a time: calls are queued, and fetchMessages() takes the queue per batch, so
+ *    other calls may run between its iterations.
+ */
+import { createHash } from 'node:crypto';
+import type { FetchMessageObject, ImapFlow, MailboxObject } from 'imapflow';
+import { MailarkError } from '../errors.js';
+import { type Reporter, silentReporter } from '../progress.js';
+import { DEFAULT_FETCH_PLAN, type FetchPlanOptions, planFetch } from './fetch-plan.js';
+import { type Connection, connectAs, type IdentityProof } from './imap-connect.js';
+import type { ImapEndpoint } from './imap-endpoint.js';
+import { imapError } from './imap-errors.js';
+import { createFolderOps, listFolderInfos, statusOfFolders } from './imap-folders.js';
+import { throwIfAborted, withRetry } from './imap-retry.js';
+import { normalizeMessageId, parseMessageIdHeader } from './message-id-header.js';
+import { uidSetChunks } from './uid-set.js';
+
+/** A folder as LIST returns it (RFC 3501 §6.3.8, RFC 6154 special-use, RFC 5258 \NonExistent). */
+export interface FolderInfo {
+  /** Unicode path with the server's delimiter, e.g. "Projets/Été 2024". */
+  path: string;
+  /** As on the wire (modified UTF-7, RFC 3501 §5.1.3), e.g. "Projets/&AMk-t&AOk- 2024". */
+  rawPath: string;
+  delimiter: string;
+  /** LIST attributes, sorted. */
+  flags: string[];
+  /** \Sent, \Trash, \Drafts, \Junk, \Archive, \All, \Flagged — as the server reports (never guessed). */
+  specialUse?: string;
+  subscribed: boolean;
+  /** false for \Noselect and \NonExistent parents. */
+  selectable: boolean;
+}
+
+/** Decimal strings for 32/63-bit values, so they survive JSON exactly. */
+export interface ImapFolderStatus {
+  uidValidity: string;
+  uidNext: number;
+  /** RFC 7162 HIGHESTMODSEQ; absent without CONDSTORE or for a NOMODSEQ folder. */
+  highestModseq?: string;
+  messages: number;
+}
+
+export interface ListedMessage {
+  uid: number;
+  /** Flags and keywords as the server sent them, sorted, \Recent dropped. */
+  flags: string[];
+  modseq?: string;
+}
+
+export interface MessageListing {
+  /** The folder's state at the SELECT this listing came from. */
+  status: ImapFolderStatus;
+  /** Every message, or with changedSince (and CONDSTORE) only those changed since that modseq. */
+  messages: ListedMessage[];
+  /** changedSince with QRESYNC: UIDs expunged since then (VANISHED (EARLIER), RFC 7162 §3.2.5.2). */
+  vanished?: number[];
+  /** changedSince without QRESYNC: every UID in the folder now, to diff expunges against. */
+  allUids?: number[];
+}
+
+export interface FetchedMessage {
+  uid: number;
+  flags: string[];
+  internalDate: Date;
+  /** RFC822.SIZE, equal to body.length (checked). */
+  size: number;
+  modseq?: string;
+  /** The exact bytes of BODY.PEEK[]. */
+  body: Uint8Array;
+}
+
+export interface MessageMetaInfo {
+  uid: number;
+  size: number;
+  internalDate: Date;
+  /** Without angle brackets. */
+  messageId?: string;
+  flags: string[];
+  modseq?: string;
+}
+
+export interface AppendOutcome {
+  /** APPENDUID (RFC 4315 UIDPLUS), when the server sends it. */
+  uid?: number;
+  uidValidity?: string;
+  /** Flags and keywords the folder's PERMANENTFLAGS do not allow (not sent). */
+  refusedFlags: string[];
+}
+
+export interface SessionCapabilities {
+  condstore: boolean;
+  qresync: boolean;
+  listStatus: boolean;
+  uidplus: boolean;
+  specialUse: boolean;
+  move: boolean;
+}
+
+export interface SessionStats {
+  /** Body bytes downloaded. */
+  bytesFetched: number;
+  /** Messages fetched alone and in pieces (above the large threshold). */
+  chunkedMessages: number;
+  /** Times the connection was re-established after a transient failure. */
+  reconnects: number;
+}
+
+export interface OpenMailboxOptions {
+  reporter?: Reporter;
+  signal?: AbortSignal;
+  /** The user's own password, for endpoint.auth 'user'. */
+  userPassword?: string;
+  /** Batch and piece sizes for fetchMessages (defaults: 4 MiB large/pieces, 8 MiB batches). */
+  fetchPlan?: FetchPlanOptions;
+  /** Attempts per read step on transient failures (default 4), first back-off (default 500 ms). */
+  retry?: { attempts?: number; baseDelayMs?: number };
+}
+
+/** One user's mailbox on one connection. Every error is a MailarkError (IMAP_*). */
+export interface MailboxSession {
+  readonly user: string;
+  readonly capabilities: SessionCapabilities;
+  /** How the identity was proven, and whether the server's ID response confirmed it too. */
+  readonly identity: { verifiedBy: IdentityProof; serverConfirmed: boolean };
+  readonly stats: SessionStats;
+  /** ALL folders, \Noselect parents included, sorted by path. */
+  listFolders(): Promise<FolderInfo[]>;
+  /** Status of every selectable folder (or of `paths`): LIST-STATUS (RFC 5819) when offered. */
+  statusAll(paths?: readonly string[]): Promise<Map<string, ImapFolderStatus>>;
+  /** EXAMINE, then UID FETCH 1:* (UID FLAGS MODSEQ) [(CHANGEDSINCE m VANISHED)]. */
+  listMessages(path: string, opts?: { changedSince?: string }): Promise<MessageListing>;
+  /** Bodies of the given UIDs in ascending UID order; UIDs that no longer exist are left out. */
+  fetchMessages(path: string, uids: readonly number[]): AsyncIterable<FetchedMessage>;
+  /** RFC822.SIZE INTERNALDATE FLAGS MODSEQ and the Message-ID, without bodies. */
+  fetchMeta(path: string, uids: readonly number[]): Promise<MessageMetaInfo[]>;
+  /** Messages whose Message-ID is exactly this (UID SEARCH HEADER, then checked), with size and SHA-256. */
+  fetchByMessageId(
+    path: string,
+    messageId: string,
+  ): Promise<Array<{ uid: number; size: number; sha256: string }>>;
+  /** SELECT (PERMANENTFLAGS tell which keywords are allowed), then APPEND the exact bytes. */
+  append(
+    path: string,
+    body: Uint8Array,
+    flags: readonly string[],
+    internalDate: Date,
+  ): Promise<AppendOutcome>;
+  /** CREATE with parents, idempotent, then SUBSCRIBE. Unicode path in; encoded on the wire. */
+  createFolder(path: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Logs in as `user` (per endpoint.auth), verifies the identity, and returns the session. */
+export async function openMailbox(
+  endpoint: ImapEndpoint,
+  user: string,
+  opts: OpenMailboxOptions = {},
+): Promise<MailboxSession> {
+  const session = new ImapMailboxSession(endpoint, user, opts);
+  await session.start();
+  return session;
+}
+
+type Step<T> = (client: ImapFlow) => Promise<T>;
+
+class ImapMailboxSession implements MailboxSession {
+  readonly stats: SessionStats = { bytesFetched: 0, chunkedMessages: 0, reconnects: 0 };
+  capabilities: SessionCapabilities = {
+    condstore: false,
+    qresync: false,
+    listStatus: false,
+    uidplus: false,
+    specialUse: false,
+    move: false,
+  };
+  identity: { verifiedBy: IdentityProof; serverConfirmed: boolean } = {
+    verifiedBy: 'user-login',
+    serverConfirmed: false,
+  };
+  private conn: Connection | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly reporter: Reporter;
+  /** UIDVALIDITY seen per folder in this session: a change across a reconnect invalidates UIDs. */
+  private readonly uidValidity = new Map<string, string>();
+
+  constructor(
+    private readonly endpoint: ImapEndpoint,
+    readonly user: string,
+    private readonly opts: OpenMailboxOptions,
+  ) {
+    this.reporter = opts.reporter ?? silentReporter;
+  }
+
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  listFolders(): Promise<FolderInfo[]> {
+    return this.read('LIST', (c) => listFolderInfos(c));
+  }
+
+  statusAll(paths?: readonly string[]): Promise<Map<string, ImapFolderStatus>> {
+    return this.read('STATUS', (c) => statusOfFolders(c, this.capabilities, paths));
+  }
+
+  listMessages(path: string, opts: { changedSince?: string } = {}): Promise<MessageListing> {
+    return this.read(`list ${path}`, async (c) => {
+      const status = await this.select(c, path, true);
+      const selectedPath = c.mailbox ? c.mailbox.path : path;
+      const useChanged =
+        opts.changedSince !== undefined && this.capabilities.condstore && status.highestModseq !== undefined;
+      const vanished: number[] = [];
+      const onExpunge = (ev: { path?: string; uid?: number; vanished?: boolean }) => {
+        if (ev.vanished && ev.uid !== undefined && ev.path === selectedPath) vanished.push(ev.uid);
+      };
+      const messages: ListedMessage[] = [];
+      c.on('expunge', onExpunge);
+      try {
+        const query = { uid: true, flags: true, modseq: this.capabilities.condstore };
+        const fetchOpts = useChanged
+          ? { uid: true, changedSince: BigInt(opts.changedSince ?? '0') }
+          : { uid: true };
+        for await (const m of c.fetch('1:*', query, fetchOpts)) messages.push(listed(m));
+      } finally {
+        c.off('expunge', onExpunge);
+      }
+      messages.sort((a, b) => a.uid - b.uid);
+      const listing: MessageListing = { status, messages };
+      if (opts.changedSince === undefined) return listing;
+      if (useChanged && this.capabilities.qresync) {
+        listing.vanished = [...new Set(vanished)].sort((a, b) => a - b);
+      } else if (useChanged) {
+        // CONDSTORE without QRESYNC: expunges show only as UIDs missing from the full list.
+        const all = await c.search({ all: true }, { uid: true });
+        listing.allUids = (Array.isArray(all) ? all : []).sort((a, b) => a - b);
+      } else {
+        listing.allUids = messages.map((m) => m.uid); // no CONDSTORE: the listing above is complete
+      }
+      return listing;
+    });
+  }
+
+  async *fetchMessages(path: string, uids: readonly number[]): AsyncIterable<FetchedMessage> {
+    if (uids.length === 0) return;
+    const sizes = await this.read(`sizes ${path}`, async (c) => {
+      await this.select(c, path, true);
+      const out: Array<{ uid: number; size: number }> = [];
+      for (const set of uidSetChunks(uids)) {
+        for await (const m of c.fetch(set, { uid: true, size: true }, { uid: true })) {
+          out.push({ uid: m.uid, size: m.size ?? 0 });
+        }
+      }
+      return out;
+    });
+    const plan = { ...DEFAULT_FETCH_PLAN, ...this.opts.fetchPlan };
+    for (const step of planFetch(sizes, plan)) {
+      throwIfAborted(this.opts.signal);
+      if (step.kind === 'batch') {
+        const batch = await this.read(`fetch ${path}`, async (c) => {
+          await this.select(c, path, true);
+          const got: FetchedMessage[] = [];
+          const query = {
+            uid: true,
+            flags: true,
+            internalDate: true,
+            size: true,
+            source: true,
+            modseq: this.capabilities.condstore,
+          };
+          for (const set of uidSetChunks(step.uids)) {
+            for await (const m of c.fetch(set, query, { uid: true })) got.push(this.fetched(m, path));
+          }
+          return got.sort((a, b) => a.uid - b.uid);
+        });
+        yield* batch;
+      } else {
+        const one = await this.read(`fetch ${path} UID ${step.uid}`, (c) =>
+          this.fetchLarge(c, path, step.uid, step.ranges),
+        );
+        if (one !== undefined) yield one;
+      }
+    }
+  }
+
+  fetchMeta(path: string, uids: readonly number[]): Promise<MessageMetaInfo[]> {
+    return this.read(`meta ${path}`, async (c) => {
+      if (uids.length === 0) return [];
+      await this.select(c, path, true);
+      const out: MessageMetaInfo[] = [];
+      const query = {
+        uid: true,
+        size: true,
+        internalDate: true,
+        flags: true,
+        modseq: this.capabilities.condstore,
+        headers: ['message-id'],
+      };
+      for (const set of uidSetChunks(uids)) {
+        for await (const m of c.fetch(set, query, { uid: true })) {
+          const meta: MessageMetaInfo = {
+            uid: m.uid,
+            size: m.size ?? 0,
+            internalDate: dateOf(m),
+            flags: flagsOf(m),
+          };
+          const id = m.headers === undefined ? undefined : parseMessageIdHeader(m.headers);
+          if (id !== undefined) meta.messageId = id;
+          if (m.modseq !== undefined) meta.modseq = String(m.modseq);
+          out.push(meta);
+        }
+      }
+      return out.sort((a, b) => a.uid - b.uid);
+    });
+  }
+
+  async fetchByMessageId(
+    path: string,
+    messageId: string,
+  ): Promise<Array<{ uid: number; size: number; sha256: string }>> {
+    const wanted = normalizeMessageId(messageId);
+    if (wanted === undefined) return [];
+    const candidates = await this.read(`search ${path}`, async (c) => {
+      await this.select(c, path, true);
+      // SEARCH HEADER is a substring match (RFC 3501 §6.4.4): exact matches are kept below.
+      const found = await c.search({ header: { 'message-id': wanted } }, { uid: true });
+      return Array.isArray(found) ? found : [];
+    });
+    const exact = (await this.fetchMeta(path, candidates))
+      .filter((m) => m.messageId === wanted)
+      .map((m) => m.uid);
+    const out: Array<{ uid: number; size: number; sha256: string }> = [];
+    for await (const m of this.fetchMessages(path, exact)) {
+      out.push({ uid: m.uid, size: m.size, sha256: createHash('sha256').update(m.body).digest('hex') });
+    }
+    return out;
+  }
+
+  append(
+    path: string,
+    body: Uint8Array,
+    flags: readonly string[],
+    internalDate: Date,
+  ): Promise<AppendOutcome> {
+    return this.write(`APPEND ${path}`, async (c) => {
+      await this.select(c, path, false);
+      const { allowed, refused } = permittedFlags(flags, c.mailbox ? c.mailbox.permanentFlags : undefined);
+      if (refused.length > 0) {
+        this.reporter.log('warn', `${path} does not store ${refused.join(' ')}: appended without them`, {
+          user: this.user,
+        });
+      }
+      const res = await c.append(
+        path,
+        Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+        allowed,
+        internalDate,
+      );
+      if (!res)
+        throw new MailarkError('IMAP_PROTOCOL', `APPEND to ${path} was refused`, {
+          hint: 'see the server log',
+        });
+      const out: AppendOutcome = { refusedFlags: refused };
+      if (res.uid !== undefined) out.uid = res.uid;
+      if (res.uidValidity !== undefined) out.uidValidity = String(res.uidValidity);
+      return out;
+    });
+  }
+
+  createFolder(path: string): Promise<void> {
+    return this.write(`CREATE ${path}`, (c) => createFolderOps(c, path));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const conn = this.conn;
+    this.conn = undefined;
+    if (!conn) return;
+    await this.queue.catch(() => {});
+    // LOGOUT politely, but never hang on a dead server.
+    await Promise.race([
+      conn.client.logout().catch(() => {}),
+      new Promise((r) => setTimeout(r, 5000).unref()),
+    ]);
+    conn.client.close();
+  }
+
+  // --- connection management ---
+
+  private async connect(): Promise<ImapFlow> {
+    const conn = await connectAs(this.endpoint, this.user, {
+      reporter: this.reporter,
+      ...(this.opts.userPassword === undefined ? {} : { userPassword: this.opts.userPassword }),
+      ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+    });
+    this.conn = conn;
+    this.identity = { verifiedBy: conn.verifiedBy, serverConfirmed: conn.serverConfirmed };
+    const caps = conn.client.capabilities;
+    const enabled = conn.client.enabled;
+    this.capabilities = {
+      condstore: caps.has('CONDSTORE') || caps.has('QRESYNC'),
+      qresync: caps.has('QRESYNC') && enabled.has('QRESYNC'),
+      listStatus: caps.has('LIST-STATUS'),
+      uidplus: caps.has('UIDPLUS'),
+      specialUse: caps.has('SPECIAL-USE'),
+      move: caps.has('MOVE'),
+    };
+    this.reporter.log('debug', `IMAP session open for ${this.user}`, {
+      url: this.endpoint.url,
+      verifiedBy: conn.verifiedBy,
+    });
+    return conn.client;
+  }
+
+  private async client(): Promise<ImapFlow> {
+    if (this.closed) throw new MailarkError('INTERNAL', 'IMAP session used after close()');
+    if (this.conn?.client.usable) return this.conn.client;
+    if (this.conn) {
+      this.conn.client.close();
+      this.conn = undefined;
+      this.stats.reconnects++;
+      this.reporter.log('info', `reconnecting to ${this.endpoint.url} as ${this.user}`);
+    }
+    return this.connect();
+  }
+
+  /** A read step: queued, retried with reconnect on transient failures. */
+  private read<T>(action: string, step: Step<T>): Promise<T> {
+    return this.exclusive(() =>
+      withRetry(() => this.attempt(action, step), {
+        attempts: this.opts.retry?.attempts ?? 4,
+        baseDelayMs: this.opts.retry?.baseDelayMs ?? 500,
+        reporter: this.reporter,
+        label: `${this.user}: ${action}`,
+        ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+      }),
+    );
+  }
+
+  /** A write step: queued, never repeated (APPEND twice would duplicate the message). */
+  private write<T>(action: string, step: Step<T>): Promise<T> {
+    return this.exclusive(() => this.attempt(action, step));
+  }
+
+  private async attempt<T>(action: string, step: Step<T>): Promise<T> {
+    throwIfAborted(this.opts.signal);
+    const c = await this.client();
+    try {
+      return await step(c);
+    } catch (err) {
+      const e = imapError(err, { url: this.endpoint.url, user: this.user, action });
+      // Whatever broke the connection (a parser error, a BYE) is cured by reconnecting.
+      if (!c.usable && e.code !== 'IMAP_AUTH' && e.details !== undefined) e.details.transient = true;
+      throw e;
+    }
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** SELECT/EXAMINE and the folder's status; refuses a UIDVALIDITY that changed within this session. */
+  private async select(c: ImapFlow, path: string, readOnly: boolean): Promise<ImapFolderStatus> {
+    const mb = await c.mailboxOpen(path, { readOnly });
+    const status = statusOf(mb);
+    const seen = this.uidValidity.get(path);
+    if (seen !== undefined && seen !== status.uidValidity) {
+      this.uidValidity.set(path, status.uidValidity);
+      throw new MailarkError(
+        'IMAP_PROTOCOL',
+        `UIDVALIDITY of ${path} changed during the session (${seen} → ${status.uidValidity})`,
+        {
+          hint: 'the server renumbered the folder: run the operation again (backup re-maps by content)',
+          details: { user: this.user, path },
+        },
+      );
+    }
+    this.uidValidity.set(path, status.uidValidity);
+    return status;
+  }
+
+  private fetched(m: FetchMessageObject, path: string): FetchedMessage {
+    const body = m.source ?? Buffer.alloc(0);
+    const size = m.size ?? body.length;
+    if (body.length !== size) {
+      throw new MailarkError(
+        'IMAP_PROTOCOL',
+        `${path} UID ${m.uid}: got ${body.length} bytes, RFC822.SIZE says ${size}`,
+        {
+          hint: 'the server returned a truncated or altered message: run again; report the server if it persists',
+          details: { user: this.user, path, uid: m.uid },
+        },
+      );
+    }
+    this.stats.bytesFetched += body.length;
+    const out: FetchedMessage = { uid: m.uid, flags: flagsOf(m), internalDate: dateOf(m), size, body };
+    if (m.modseq !== undefined) out.modseq = String(m.modseq);
+    return out;
+  }
+
+  /** One large message, in BODY.PEEK[]<start.length> pieces into one buffer of RFC822.SIZE. */
+  private async fetchLarge(
+    c: ImapFlow,
+    path: string,
+    uid: number,
+    ranges: ReadonlyArray<{ start: number; length: number }>,
+  ): Promise<FetchedMessage | undefined> {
+    await this.select(c, path, true);
+    const query = {
+      uid: true,
+      flags: true,
+      internalDate: true,
+      size: true,
+      modseq: this.capabilities.condstore,
+    };
+    const meta = await c.fetchOne(String(uid), query, { uid: true });
+    if (!meta) return undefined; // expunged meanwhile
+    const size = meta.size ?? 0;
+    this.reporter.log('debug', `fetching ${path} UID ${uid} (${size} bytes) in ${ranges.length} pieces`, {
+      user: this.user,
+    });
+    const body = Buffer.alloc(size);
+    let filled = 0;
+    for (const r of ranges) {
+      throwIfAborted(this.opts.signal);
+      const piece = await c.fetchOne(
+        String(uid),
+        { uid: true, source: { start: r.start, maxLength: r.length } },
+        { uid: true },
+      );
+      if (!piece) return undefined;
+      const src = piece.source ?? Buffer.alloc(0);
+      if (r.start + src.length > size) {
+        throw new MailarkError(
+          'IMAP_PROTOCOL',
+          `${path} UID ${uid}: piece at ${r.start} overruns RFC822.SIZE ${size}`,
+          {
+            hint: 'the server returned more bytes than it announced: report the server',
+          },
+        );
+      }
+      src.copy(body, r.start);
+      filled += src.length;
+      if (src.length < r.length) break;
+    }
+    this.stats.chunkedMessages++;
+    return this.fetched(
+      { ...meta, source: filled === size ? body : body.subarray(0, filled) } as FetchMessageObject,
+      path,
+    );
+  }
+}
+
+function statusOf(mb: MailboxObject): ImapFolderStatus {
+  const s: ImapFolderStatus = {
+    uidValidity: String(mb.uidValidity),
+    uidNext: mb.uidNext,
+    messages: mb.exists,
+  };
+  if (mb.highestModseq !== undefined && !mb.noModseq) s.highestModseq = String(mb.highestModseq);
+  return s;
+}
+
+function listed(m: FetchMessageObject): ListedMessage {
+  const out: ListedMessage = { uid: m.uid, flags: flagsOf(m) };
+  if (m.modseq !== undefined) out.modseq = String(m.modseq);
+  return out;
+}
+
+/** Server flags, sorted, without \Recent (session-local, RFC 3501 §2.3.2: never stored or restored). */
+function flagsOf(m: FetchMessageObject): string[] {
+  return [...(m.flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent').sort();
+}
+
+function dateOf(m: FetchMessageObject): Date {
+  const d = m.internalDate;
+  return d instanceof Date ? d : new Date(d ?? 0);
+}
+
+/**
+ * Which of `flags` the folder stores (RFC 3501 §7.1: PERMANENTFLAGS; "\*" = any keyword may be
+ * created). \Recent can never be set by a client. No PERMANENTFLAGS at all: send everything.
+ */
+export function permittedFlags(
+  flags: readonly string[],
+  permanent: ReadonlySet<string> | undefined,
+): { allowed: string[]; refused: string[] } {
+  const allowed: string[] = [];
+  const refused: string[] = [];
+  const perm = permanent === undefined ? undefined : new Set([...permanent].map((f) => f.toLowerCase()));
+  for (const f of new Set(flags)) {
+    const lower = f.toLowerCase();
+    if (lower === '\\recent') continue;
+    const ok = perm === undefined || perm.has(lower) || (!f.startsWith('\\') && perm.has('\\*'));
+    (ok ? allowed : refused).push(f);
+  }
+  return { allowed, refused };
+}
