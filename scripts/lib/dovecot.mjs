@@ -258,9 +258,8 @@ disable_plaintext_auth = no
 auth_mechanisms = ${authMechanisms}
 auth_master_user_separator = *
 auth_verbose = yes
-# tests fail logins on purpose: no failure delay, no anvil penalty for loopback clients
+# tests fail logins on purpose: no failure delay and no auth penalty (see service anvil below)
 auth_failure_delay = 0
-login_trusted_networks = 127.0.0.0/8
 default_internal_user = ${ids.internal}
 default_login_user = ${ids.login}
 first_valid_uid = 1
@@ -284,6 +283,12 @@ service imap-login {
 }
 service imap {
   process_limit = 1024
+}
+service anvil {
+  # mode 0 disables the growing delay after failed logins (Dovecot's documented switch)
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 # master users first: "user*admin" or SASL PLAIN authzid=user authcid=admin
 passdb {
