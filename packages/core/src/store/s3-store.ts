@@ -61,6 +61,8 @@ export interface S3StoreOptions {
   socketTimeoutMs?: number;
   /** Environment to resolve defaults from (default process.env); injectable for tests. */
   env?: Record<string, string | undefined>;
+  /** A custom HTTP transport (an agent with a proxy; a fake S3 in unit tests). Replaces the timeouts. */
+  requestHandler?: S3ClientConfig['requestHandler'];
 }
 
 /** The settings an S3Store runs with, after defaults (pure: see resolveS3Settings). */
@@ -133,7 +135,7 @@ export class S3Store implements ObjectStore {
       forcePathStyle: s.forcePathStyle,
       maxAttempts: opts.maxAttempts ?? 3,
       retryMode: 'standard',
-      requestHandler: {
+      requestHandler: opts.requestHandler ?? {
         connectionTimeout: opts.connectionTimeoutMs ?? 10_000,
         socketTimeout: opts.socketTimeoutMs ?? 120_000,
       },
