@@ -12,7 +12,7 @@
  * Binary because open() loads every index object: 250k entries decode in well under a second.
  */
 import { corrupt, open, seal } from './crypto.js';
-import { type BlobType, ENTRY_BYTES, type PackEntry } from './pack.js';
+import { ENTRY_BYTES, type PackEntry } from './pack.js';
 
 export interface IndexEntry extends PackEntry {
   pack: string;
@@ -52,21 +52,31 @@ export class BlobIndex {
   }
 
   add(e: IndexEntry): void {
-    if (this.count === this.pack.length) this.grow();
-    let p = this.packSlot.get(e.pack);
+    this.addFields(this.packNumber(e.pack), e.type === 'data' ? 0 : 1, e.id, e.offset, e.length, e.rawLength);
+  }
+
+  /** The small number standing for a pack id in this index. */
+  packNumber(packId: string): number {
+    let p = this.packSlot.get(packId);
     if (p === undefined) {
       p = this.packIds.length;
-      this.packIds.push(e.pack);
-      this.packSlot.set(e.pack, p);
+      this.packIds.push(packId);
+      this.packSlot.set(packId, p);
     }
+    return p;
+  }
+
+  /** add() without an entry object: the hot path of loading index objects at open. */
+  addFields(pack: number, type: 0 | 1, id: string, offset: number, length: number, rawLength: number): void {
+    if (this.count === this.pack.length) this.grow();
     const s = this.count++;
-    this.ids[s] = e.id;
-    this.pack[s] = p;
-    this.offset[s] = e.offset;
-    this.length[s] = e.length;
-    this.rawLength[s] = e.rawLength;
-    this.type[s] = e.type === 'data' ? 0 : 1;
-    if (!this.slots.has(e.id)) this.slots.set(e.id, s);
+    this.ids[s] = id;
+    this.pack[s] = pack;
+    this.offset[s] = offset;
+    this.length[s] = length;
+    this.rawLength[s] = rawLength;
+    this.type[s] = type;
+    if (!this.slots.has(id)) this.slots.set(id, s);
   }
 
   /** Every entry, duplicates included, in insertion order. */
@@ -153,40 +163,53 @@ export function encodeIndexObject(
   return seal(key, plain, INDEX_AAD);
 }
 
-/** Opens an index object; `what` names it (index/<id>) for errors. Returns entries grouped by pack. */
-export function decodeIndexObject(
+/**
+ * Opens an index object straight into `index` (no intermediate objects: open() of a 250k-blob
+ * repository spends its time here). Returns the packs it covers. Validates fully before adding.
+ */
+export function loadIndexObject(
+  index: BlobIndex,
   key: Uint8Array,
   sealed: Uint8Array,
   what: string,
-): Map<string, PackEntry[]> {
+): string[] {
   const plain = Buffer.from(open(key, sealed, what, INDEX_AAD));
+  const heads = parseHeads(plain, what);
+  for (let p = heads.entriesStart; p < plain.byteLength; p += ENTRY_BYTES) {
+    const t = plain[p];
+    if (t !== 0 && t !== 1) throw corrupt(what, `has an unknown blob type ${String(t)}`);
+  }
+  let p = heads.entriesStart;
+  for (const [packId, n] of heads.packs) {
+    const pack = index.packNumber(packId);
+    for (let i = 0; i < n; i++, p += ENTRY_BYTES) {
+      index.addFields(
+        pack,
+        plain[p] as 0 | 1,
+        plain.toString('hex', p + 1, p + 33),
+        plain.readUInt32LE(p + 33),
+        plain.readUInt32LE(p + 37),
+        plain.readUInt32LE(p + 41),
+      );
+    }
+  }
+  return heads.packs.map(([id]) => id);
+}
+
+/** The pack list of an index object's plaintext; checks that the entries fill the rest exactly. */
+function parseHeads(plain: Buffer, what: string): { packs: Array<[string, number]>; entriesStart: number } {
   if (plain.byteLength < 5 || plain[0] !== INDEX_VERSION) throw corrupt(what, 'is not a v1 index');
   const packCount = plain.readUInt32LE(1);
-  let p = 5;
-  const heads: Array<[string, number]> = [];
-  for (let i = 0; i < packCount; i++) {
-    if (p + 36 > plain.byteLength) throw corrupt(what, 'is truncated');
-    heads.push([plain.toString('hex', p, p + 32), plain.readUInt32LE(p + 32)]);
-    p += 36;
+  if (5 + packCount * 36 > plain.byteLength) throw corrupt(what, 'is truncated');
+  const packs: Array<[string, number]> = [];
+  let total = 0;
+  for (let i = 0, p = 5; i < packCount; i++, p += 36) {
+    const n = plain.readUInt32LE(p + 32);
+    packs.push([plain.toString('hex', p, p + 32), n]);
+    total += n;
   }
-  const out = new Map<string, PackEntry[]>();
-  for (const [packId, n] of heads) {
-    if (p + n * ENTRY_BYTES > plain.byteLength) throw corrupt(what, 'is truncated');
-    const list: PackEntry[] = [];
-    for (let i = 0; i < n; i++, p += ENTRY_BYTES) {
-      const t = plain[p];
-      if (t !== 0 && t !== 1) throw corrupt(what, `has an unknown blob type ${String(t)}`);
-      const type: BlobType = t === 0 ? 'data' : 'tree';
-      list.push({
-        type,
-        id: plain.toString('hex', p + 1, p + 33),
-        offset: plain.readUInt32LE(p + 33),
-        length: plain.readUInt32LE(p + 37),
-        rawLength: plain.readUInt32LE(p + 41),
-      });
-    }
-    out.set(packId, list);
-  }
-  if (p !== plain.byteLength) throw corrupt(what, 'has trailing bytes');
-  return out;
+  const entriesStart = 5 + packCount * 36;
+  if (entriesStart + total * ENTRY_BYTES !== plain.byteLength)
+    throw corrupt(what, 'is truncated or has trailing bytes');
+  return { packs, entriesStart };
 }

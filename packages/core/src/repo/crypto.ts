@@ -39,8 +39,21 @@ export function newMasterKey(): MasterKey {
   return { encKey: randomBytes(KEY_BYTES), idKey: randomBytes(KEY_BYTES) };
 }
 
+/** Nonces come from a pool of random bytes: one randomBytes() call per 341 seals instead of each. */
+let noncePool = Buffer.alloc(0);
+let noncePos = 0;
+function nextNonce(): Buffer {
+  if (noncePos + NONCE_BYTES > noncePool.byteLength) {
+    noncePool = randomBytes(NONCE_BYTES * 341);
+    noncePos = 0;
+  }
+  const nonce = noncePool.subarray(noncePos, noncePos + NONCE_BYTES);
+  noncePos += NONCE_BYTES;
+  return nonce;
+}
+
 export function seal(key: Uint8Array, plain: Uint8Array, aad?: Uint8Array): Uint8Array {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = nextNonce();
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   if (aad !== undefined) cipher.setAAD(aad);
   const body = cipher.update(plain);

@@ -15,7 +15,7 @@ import type { TreeWriter } from '../mail/snapshot-tree.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import type { ObjectStore, StoreCounters } from '../store/object-store.js';
 import { probeCapabilities } from '../store/probe.js';
-import { BlobIndex, decodeIndexObject, encodeIndexObject, type IndexEntry } from './blob-index.js';
+import { BlobIndex, encodeIndexObject, type IndexEntry, loadIndexObject } from './blob-index.js';
 import {
   corrupt,
   DEFAULT_KDF,
@@ -509,27 +509,19 @@ export class Repository implements TreeWriter, LockStore {
   private async loadIndex(mode: 'strict' | 'lenient' | 'skip'): Promise<void> {
     if (mode === 'skip') return;
     const ids = await this.listJson('index');
-    const loaded = await mapLimit(ids, LOAD_CONCURRENCY, async (id) => {
+    // Fetch in parallel, decode as each arrives (decoding is synchronous, so entries never interleave).
+    await mapLimit(ids, LOAD_CONCURRENCY, async (id) => {
       try {
-        return {
+        const sealed = await this.getVerified('index', id);
+        this.indexObjects.set(
           id,
-          packs: decodeIndexObject(
-            this.master.encKey,
-            await this.getVerified('index', id),
-            objectKey('index', id),
-          ),
-        };
+          loadIndexObject(this.index, this.master.encKey, sealed, objectKey('index', id)),
+        );
       } catch (err) {
         if (mode === 'strict' || !isMailarkError(err, 'CORRUPT')) throw err;
         this.indexErrors.push(err);
-        return undefined;
       }
     });
-    for (const item of loaded) {
-      if (item === undefined) continue;
-      for (const [pack, entries] of item.packs) for (const e of entries) this.index.add({ ...e, pack });
-      this.indexObjects.set(item.id, [...item.packs.keys()]);
-    }
   }
 
   /** @internal Adds index entries (repair, repack); does not write anything. */

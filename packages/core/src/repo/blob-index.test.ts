@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { isMailarkError } from '../errors.js';
+import { BlobIndex, encodeIndexObject, loadIndexObject } from './blob-index.js';
+import type { PackEntry } from './pack.js';
+
+const hex = () => randomBytes(32).toString('hex');
+const key = randomBytes(32);
+
+function entries(n: number): PackEntry[] {
+  let offset = 0;
+  return Array.from({ length: n }, (_, i) => {
+    const length = 40 + i;
+    const e: PackEntry = {
+      type: i % 3 === 0 ? 'tree' : 'data',
+      id: hex(),
+      offset,
+      length,
+      rawLength: 1000 + i,
+    };
+    offset += length;
+    return e;
+  });
+}
+
+describe('BlobIndex and index objects', () => {
+  it('round-trips entries of several packs through a sealed index object', () => {
+    const packs = new Map([
+      [hex(), entries(5)],
+      [hex(), entries(3)],
+      [hex(), []],
+    ]);
+    const sealed = encodeIndexObject(key, packs);
+    const index = new BlobIndex();
+    expect(loadIndexObject(index, key, sealed, 'index/x')).toEqual([...packs.keys()]);
+    expect(index.size).toBe(8);
+    for (const [pack, list] of packs) for (const e of list) expect(index.get(e.id)).toEqual({ ...e, pack });
+    expect([...index.byPack().keys()]).toEqual([...packs.keys()].slice(0, 2));
+  });
+
+  it('keeps every copy of a blob; lookups use the first; removing its pack falls back to the other', () => {
+    const index = new BlobIndex();
+    const [e] = entries(1) as [PackEntry];
+    index.add({ ...e, pack: 'p1' });
+    index.add({ ...e, offset: 99, pack: 'p2' });
+    expect(index.size).toBe(2);
+    expect(index.get(e.id)?.pack).toBe('p1');
+    index.removePacks(new Set(['p1']));
+    expect(index.get(e.id)).toEqual({ ...e, offset: 99, pack: 'p2' });
+    index.removePacks(new Set(['p2']));
+    expect(index.has(e.id)).toBe(false);
+  });
+
+  it('grows past its initial capacity', () => {
+    const index = new BlobIndex();
+    const list = entries(5000);
+    for (const e of list) index.add({ ...e, pack: 'p' });
+    expect(index.size).toBe(5000);
+    expect(index.get(list[4321]?.id as string)?.rawLength).toBe(1000 + 4321);
+  });
+
+  it('a damaged or foreign index object is CORRUPT naming it, and adds nothing', () => {
+    const sealed = encodeIndexObject(key, new Map([[hex(), entries(4)]]));
+    const damaged = Uint8Array.from(sealed);
+    damaged[20] = (damaged[20] as number) ^ 1;
+    const index = new BlobIndex();
+    for (const [bytes, k] of [
+      [damaged, key],
+      [sealed, randomBytes(32)],
+      [sealed.subarray(0, 30), key],
+    ] as const) {
+      try {
+        loadIndexObject(index, k, bytes, 'index/abc');
+        expect.unreachable();
+      } catch (err) {
+        expect(isMailarkError(err, 'CORRUPT') && err.message).toContain('index/abc');
+      }
+    }
+    expect(index.size).toBe(0);
+  });
+});
