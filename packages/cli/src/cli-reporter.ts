@@ -3,7 +3,8 @@
  * (stdout carries only results, so `mailark ls ... --json | jq` always works).
  *
  * - tty: log lines as text, progress as one live line redrawn in place at most 10 times a second;
- * - plain (stderr is a pipe or file, e.g. cron): log lines as text, a progress line at most every 10 s;
+ * - plain (stderr is a pipe or file, e.g. cron): log lines as text, a progress line every 10 s at most,
+ *   starting 10 s into the operation (short operations print none);
  * - json (--json): one JSON object per line, `{"type":"log",...}` or `{"type":"progress",...}`,
  *   progress at most once a second.
  * --quiet drops info and progress (warnings and errors stay); debug lines need --verbose.
@@ -35,6 +36,8 @@ export class CliReporter implements Reporter {
   private readonly opts: CliReporterOptions;
   private readonly now: () => number;
   private lastProgressAt = Number.NEGATIVE_INFINITY;
+  /** plain mode: whether a progress line was printed yet (a final one only follows earlier ones). */
+  private printedPlain = false;
   /** The live line currently drawn (tty mode), so log lines can clear and redraw it. */
   private live = '';
 
@@ -59,7 +62,14 @@ export class CliReporter implements Reporter {
     if (this.opts.quiet) return;
     const t = this.now();
     const final = state.total !== undefined && state.done >= state.total;
-    if (!final && t - this.lastProgressAt < INTERVAL_MS[this.opts.mode]) return;
+    if (this.opts.mode === 'plain' && !this.printedPlain) {
+      // In logs, an operation that ends within one interval prints no progress at all.
+      if (this.lastProgressAt === Number.NEGATIVE_INFINITY) this.lastProgressAt = t;
+      if (t - this.lastProgressAt < INTERVAL_MS.plain) return;
+      this.printedPlain = true;
+    } else if (!final && t - this.lastProgressAt < INTERVAL_MS[this.opts.mode]) {
+      return;
+    }
     this.lastProgressAt = t;
     if (this.opts.mode === 'json') {
       this.opts.stderr.write(`${JSON.stringify({ type: 'progress', ...state })}\n`);

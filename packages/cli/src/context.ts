@@ -16,6 +16,11 @@ import { type Env, REPOSITORY_PASSWORD, readPassword } from './password.js';
 export interface OpenRepositoryOptions {
   /** Takes this lock for the duration of the command (released afterwards, also on failure). */
   lock?: 'shared' | 'exclusive';
+  /**
+   * How to treat damaged index objects (Repository.open): 'strict' (default) fails, 'lenient' skips and
+   * records them in repo.indexErrors (check), 'skip' loads no index (repair index).
+   */
+  index?: 'strict' | 'lenient' | 'skip';
 }
 
 export interface CommandContext {
@@ -125,7 +130,10 @@ export class RunContext implements CommandContext {
     // Password first: a missing password is a usage error that needs no network round trip.
     const password = await this.password();
     const store = await this.openStore();
-    const repo = await Repository.open(store, password, { reporter: this.output.progress });
+    const repo = await Repository.open(store, password, {
+      reporter: this.output.progress,
+      ...(opts.index === undefined ? {} : { index: opts.index }),
+    });
     this.defer(() => repo.close());
     if (opts.lock !== undefined) {
       const lock = await repo.lock(opts.lock, `mailark ${this.commandName}`);

@@ -4,6 +4,7 @@
  */
 import type { MailarkCommand } from '../command.js';
 import { backup } from './backup.js';
+import { check } from './check.js';
 import { diff } from './diff.js';
 import { find } from './find.js';
 import { forget } from './forget.js';
@@ -11,8 +12,10 @@ import { init } from './init.js';
 import { key } from './key.js';
 import { ls } from './ls.js';
 import { prune } from './prune.js';
+import { repair } from './repair.js';
 import { restore } from './restore.js';
 import { snapshots } from './snapshots.js';
+import { stats } from './stats.js';
 import { unlock } from './unlock.js';
 
 export const commands: MailarkCommand[] = [
@@ -25,6 +28,9 @@ export const commands: MailarkCommand[] = [
   restore,
   forget,
   prune,
+  check,
+  stats,
   unlock,
   key,
+  repair,
 ];
