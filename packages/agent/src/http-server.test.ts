@@ -5,7 +5,10 @@ import { startHttpServer } from './http-server.js';
 describe('agent HTTP server', () => {
   it('serves /healthz (200 or 503 with reasons) and /metrics on loopback', async () => {
     let health: Health = { status: 'ok', reasons: [] };
-    const server = await startHttpServer('127.0.0.1', 0, { health: () => health, metrics: () => 'mailark_agent_up 1\n' });
+    const server = await startHttpServer('127.0.0.1', 0, {
+      health: () => health,
+      metrics: () => 'mailark_agent_up 1\n',
+    });
     const base = `http://127.0.0.1:${server.address.port}`;
     try {
       let res = await fetch(`${base}/healthz`);
@@ -26,10 +29,16 @@ describe('agent HTTP server', () => {
   });
 
   it('a busy port is a CONFIG error naming the address', async () => {
-    const first = await startHttpServer('127.0.0.1', 0, { health: () => ({ status: 'ok', reasons: [] }), metrics: () => '' });
+    const first = await startHttpServer('127.0.0.1', 0, {
+      health: () => ({ status: 'ok', reasons: [] }),
+      metrics: () => '',
+    });
     try {
       await expect(
-        startHttpServer('127.0.0.1', first.address.port, { health: () => ({ status: 'ok', reasons: [] }), metrics: () => '' }),
+        startHttpServer('127.0.0.1', first.address.port, {
+          health: () => ({ status: 'ok', reasons: [] }),
+          metrics: () => '',
+        }),
       ).rejects.toThrow(`cannot listen on 127.0.0.1:${first.address.port}: EADDRINUSE`);
     } finally {
       await first.close();

@@ -20,7 +20,11 @@ export interface AgentHttpServer {
   close(): Promise<void>;
 }
 
-export async function startHttpServer(host: string, port: number, handlers: HttpHandlers): Promise<AgentHttpServer> {
+export async function startHttpServer(
+  host: string,
+  port: number,
+  handlers: HttpHandlers,
+): Promise<AgentHttpServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -31,7 +35,10 @@ export async function startHttpServer(host: string, port: number, handlers: Http
       if (path === '/healthz') {
         const h = handlers.health();
         res
-          .writeHead(h.status === 'ok' ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+          .writeHead(h.status === 'ok' ? 200 : 503, {
+            'content-type': 'application/json',
+            'cache-control': 'no-store',
+          })
           .end(req.method === 'HEAD' ? undefined : `${JSON.stringify(h)}\n`);
       } else if (path === '/metrics') {
         const body = handlers.metrics();
@@ -50,7 +57,10 @@ export async function startHttpServer(host: string, port: number, handlers: Http
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         new MailarkError('CONFIG', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, {
-          hint: err.code === 'EADDRINUSE' ? 'another process uses that port: change http.listen' : 'check http.listen',
+          hint:
+            err.code === 'EADDRINUSE'
+              ? 'another process uses that port: change http.listen'
+              : 'check http.listen',
         }),
       ),
     );

@@ -1,0 +1,208 @@
+/**
+ * The `mailark-agent` command line:
+ *
+ *   mailark-agent [--config FILE]                       run the daemon (schedules, HTTP, alerts)
+ *   mailark-agent run-once --tenant T [--job KIND]      one job now, for cron users (default: backup)
+ *   mailark-agent validate [--config FILE]              check a config file, show the next runs
+ *
+ * FILE defaults to $MAILARK_AGENT_CONFIG, else /etc/mailark/agent.yaml. Exit codes are mailark's:
+ * 0 ok, 1 failure, 2 bad usage or config, 3 partial backup, 10 no repository, 11 locked,
+ * 12 wrong password, 130 interrupted. The daemon exits 0 after a clean SIGTERM/SIGINT, 1 when a
+ * job did not stop within the grace period; a second signal exits at once (130).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { type ErrorCode, exitCodeFor, isMailarkError, MailarkError } from '@mailark/core';
+import { Agent } from './agent.js';
+import { type AgentConfig, type JobKind, loadAgentConfig } from './agent-config.js';
+import { createLogger } from './pino-reporter.js';
+import { Scheduler, scheduleEntries } from './scheduler.js';
+import { formatTimeSpan } from './time-span.js';
+
+export const AGENT_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+const USAGE = `usage:
+  mailark-agent [--config FILE]                   run the agent (default command)
+  mailark-agent run-once --tenant T [--job KIND]  run one job now: backup (default), light, check, prune
+  mailark-agent validate [--config FILE]          check a config file and show the next runs
+  mailark-agent --version | --help
+
+FILE defaults to $MAILARK_AGENT_CONFIG, else /etc/mailark/agent.yaml.
+Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 partial backup, 10 no repository,
+11 locked, 12 wrong password, 130 interrupted.`;
+
+export interface AgentIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  env: Record<string, string | undefined>;
+}
+
+/** Parses argv and runs; resolves to the exit code. The daemon resolves when it has stopped. */
+export async function runAgentCli(
+  argv: string[],
+  io: AgentIo,
+  signals: NodeJS.EventEmitter = process,
+): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        tenant: { type: 'string' },
+        job: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+    if (values.help) {
+      io.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if (values.version) {
+      io.stdout.write(`mailark-agent ${AGENT_VERSION}\n`);
+      return 0;
+    }
+    const command = positionals[0] ?? 'run';
+    if (positionals.length > 1 || !['run', 'run-once', 'validate'].includes(command)) {
+      throw new MailarkError('USAGE', `unknown command "${positionals.join(' ')}"`, {
+        hint: 'mailark-agent --help',
+      });
+    }
+    const config = loadAgentConfig(values.config ?? io.env.MAILARK_AGENT_CONFIG ?? '/etc/mailark/agent.yaml');
+    if (command === 'validate') return validate(config, io);
+    if (command === 'run-once') return await runOnce(config, values.tenant, values.job, signals);
+    if (values.tenant !== undefined || values.job !== undefined) {
+      throw new MailarkError('USAGE', '--tenant and --job go with run-once', {
+        hint: 'mailark-agent run-once --tenant T',
+      });
+    }
+    return await daemon(config, signals);
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+function validate(config: AgentConfig, io: AgentIo): number {
+  const out: string[] = [
+    `config ${config.source} is valid: ${config.tenants.length} tenant(s), time zone ${config.timeZone}`,
+  ];
+  const scheduler = new Scheduler(scheduleEntries(config.tenants), config.timeZone, () => {});
+  for (const t of config.tenants) {
+    out.push(`tenant ${t.name}: repository ${t.repository}, imap ${t.imap.url} (${t.imap.auth})`);
+    for (const r of scheduler.nextRuns().filter((e) => e.tenant === t.name)) {
+      out.push(`  ${r.kind.padEnd(6)} ${r.pattern.padEnd(16)} next ${r.next?.toISOString() ?? 'never'}`);
+    }
+    out.push(
+      `  retention: ${t.retention === undefined ? 'none (keep everything)' : JSON.stringify(t.retention)}`,
+    );
+  }
+  const a = config.alerts;
+  const sinks = [a.webhook === undefined ? '' : 'webhook', a.command === undefined ? '' : 'command'].filter(
+    (s) => s !== '',
+  );
+  out.push(
+    `alerts: ${sinks.length === 0 ? 'none configured' : sinks.join(' + ')}, stale after ${formatTimeSpan(a.staleAfterMs)}`,
+  );
+  out.push(`http: ${config.http.host}:${config.http.port} (/healthz, /metrics)`);
+  io.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}
+
+async function runOnce(
+  config: AgentConfig,
+  tenant: string | undefined,
+  job: string | undefined,
+  signals: NodeJS.EventEmitter,
+) {
+  const names = config.tenants.map((t) => t.name);
+  if (tenant === undefined || !names.includes(tenant)) {
+    throw new MailarkError(
+      'USAGE',
+      tenant === undefined ? 'run-once needs --tenant' : `no tenant "${tenant}" in ${config.source}`,
+      {
+        hint: `tenants: ${names.join(', ')}`,
+      },
+    );
+  }
+  const kind = (job ?? 'backup') as JobKind;
+  if (!['backup', 'light', 'check', 'prune'].includes(kind)) {
+    throw new MailarkError('USAGE', `unknown job "${job}"`, {
+      hint: 'use --job backup, light, check or prune',
+    });
+  }
+  const agent = new Agent({ config, logger: createLogger(config.logLevel), toolVersion: AGENT_VERSION });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  signals.on('SIGTERM', onSignal);
+  signals.on('SIGINT', onSignal);
+  try {
+    const report = await agent.runOnce(tenant, kind, controller.signal);
+    if (report.outcome === 'ok') return 0;
+    if (report.outcome === 'partial') return 3;
+    if (report.outcome === 'interrupted') return 130;
+    return exitCodeFor(
+      new MailarkError((report.error?.code ?? 'INTERNAL') as ErrorCode, report.error?.message ?? ''),
+    );
+  } finally {
+    signals.off('SIGTERM', onSignal);
+    signals.off('SIGINT', onSignal);
+  }
+}
+
+async function daemon(config: AgentConfig, signals: NodeJS.EventEmitter): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  const agent = new Agent({ config, logger, toolVersion: AGENT_VERSION });
+  let stopped: Promise<boolean> | undefined;
+  let resolveExit: (code: number) => void = () => {};
+  const exit = new Promise<number>((r) => {
+    resolveExit = r;
+  });
+  const onSignal = (name: string) => {
+    if (stopped !== undefined) {
+      logger.warn({ signal: name }, 'second signal: exiting now');
+      resolveExit(130);
+      return;
+    }
+    stopped = agent.stop(`received ${name}`);
+    stopped.then((clean) => resolveExit(clean ? 0 : 1));
+  };
+  const onTerm = () => onSignal('SIGTERM');
+  const onInt = () => onSignal('SIGINT');
+  signals.on('SIGTERM', onTerm);
+  signals.on('SIGINT', onInt);
+  try {
+    await agent.start();
+    return await exit;
+  } finally {
+    signals.off('SIGTERM', onTerm);
+    signals.off('SIGINT', onInt);
+    logger.flush();
+  }
+}
+
+function reportError(err: unknown, io: AgentIo): number {
+  if (
+    err instanceof Error &&
+    'code' in err &&
+    String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')
+  ) {
+    io.stderr.write(`mailark-agent: ${err.message}\n${USAGE}\n`);
+    return 2;
+  }
+  io.stderr.write(`mailark-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (isMailarkError(err) && err.hint !== undefined) io.stderr.write(`hint: ${err.hint}\n`);
+  return exitCodeFor(err);
+}
+
+/** Wires process.* and exits. */
+export async function main(): Promise<void> {
+  const code = await runAgentCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+  });
+  process.exit(code);
+}

@@ -1,0 +1,48 @@
+/**
+ * The agent's logs: pino JSON lines on stdout (journald and container runtimes collect them), one
+ * object per event with `tenant`, `job`, `mailbox`, durations and counts as fields, never secrets.
+ * PinoReporter adapts core's Reporter to a pino logger, so core's own log lines (backup per mailbox,
+ * prune plan, stale locks ignored) land in the same stream with the job's fields attached. Progress
+ * updates are frequent: they are logged at debug level, at most one per 10 s per job.
+ */
+import type { LogLevel, ProgressState, Reporter } from '@mailark/core';
+import { type DestinationStream, type Logger, pino } from 'pino';
+
+export type AgentLogger = Logger;
+
+export function createLogger(level: LogLevel, destination?: DestinationStream): AgentLogger {
+  const options = {
+    level,
+    base: { app: 'mailark-agent' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Belt and braces: nothing that looks like a secret is ever printed, even if a caller slips.
+    redact: { paths: ['password', '*.password', 'secret', '*.secret'], censor: '[redacted]' },
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
+}
+
+const PROGRESS_EVERY_MS = 10_000;
+
+export class PinoReporter implements Reporter {
+  private lastProgress = 0;
+
+  constructor(
+    private readonly logger: AgentLogger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
+    if (fields === undefined) this.logger[level](message);
+    else this.logger[level](fields, message);
+  }
+
+  progress(state: ProgressState): void {
+    const t = this.now();
+    if (t - this.lastProgress < PROGRESS_EVERY_MS) return;
+    this.lastProgress = t;
+    this.logger.debug(
+      { progress: state },
+      `${state.phase}: ${state.done}${state.total === undefined ? '' : `/${state.total}`}`,
+    );
+  }
+}
