@@ -9,7 +9,7 @@
  */
 import { type ErrorCode, MailarkError } from '../errors.js';
 import type { ByteRange, ObjectInfo, ObjectStore } from './object-store.js';
-import { probeCapabilities, type StoreCapabilities } from './probe.js';
+import { applyCapabilities, probeCapabilities, type StoreCapabilities } from './probe.js';
 
 export type StoreOp = 'put' | 'get' | 'stat' | 'list' | 'delete';
 
@@ -186,5 +186,9 @@ export class FaultyStore implements ObjectStore {
   /** Capabilities are the wrapped store's (faults do not apply to the probe). */
   probeCapabilities(): Promise<StoreCapabilities> {
     return probeCapabilities(this.inner);
+  }
+
+  applyCapabilities(caps: StoreCapabilities): void {
+    applyCapabilities(this.inner, caps);
   }
 }

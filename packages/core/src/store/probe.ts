@@ -5,7 +5,8 @@
  * whether put() may rely on the backend to refuse an existing key (S3 `If-None-Match: *`, answered 412)
  * or must check first. A store that knows better than the generic probe exposes
  * `probeCapabilities()` itself (S3Store must: its check-then-put path would pass the generic probe
- * without any atomic guarantee); this function dispatches to it.
+ * without any atomic guarantee); this function dispatches to it. applyCapabilities() hands the
+ * recorded answer back to the store when a repository is opened.
  */
 import { randomBytes } from 'node:crypto';
 import { isMailarkError } from '../errors.js';
@@ -18,6 +19,10 @@ export interface StoreCapabilities {
 
 interface ProbingStore {
   probeCapabilities(): Promise<StoreCapabilities>;
+}
+
+interface ConfigurableStore {
+  applyCapabilities(caps: StoreCapabilities): void;
 }
 
 function canProbe(store: ObjectStore): store is ObjectStore & ProbingStore {
@@ -44,4 +49,14 @@ export async function probeCapabilities(store: ObjectStore): Promise<StoreCapabi
   } finally {
     await store.delete(key);
   }
+}
+
+/**
+ * Tells a store what the repository config records about it (the probe's answer at init), so S3
+ * uses If-None-Match: * instead of HEAD-then-PUT. Stores that need no telling ignore it; decorators
+ * pass it on. Call after init's probe and after open reads the config.
+ */
+export function applyCapabilities(store: ObjectStore, caps: StoreCapabilities): void {
+  const s = store as Partial<ConfigurableStore>;
+  if (typeof s.applyCapabilities === 'function') s.applyCapabilities(caps);
 }

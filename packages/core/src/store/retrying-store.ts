@@ -15,7 +15,7 @@
 import { errorText, isMailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import type { ByteRange, ObjectInfo, ObjectStore } from './object-store.js';
-import { probeCapabilities } from './probe.js';
+import { applyCapabilities, probeCapabilities, type StoreCapabilities } from './probe.js';
 
 export interface StoreRetryOptions {
   /** Attempts in all, including the first (default 5). */
@@ -165,7 +165,11 @@ export class RetryingStore implements ObjectStore {
   }
 
   /** Capabilities are the wrapped store's. */
-  probeCapabilities(): Promise<{ conditionalWrites: boolean }> {
+  probeCapabilities(): Promise<StoreCapabilities> {
     return this.retry('probe', 'probe/', () => probeCapabilities(this.inner));
+  }
+
+  applyCapabilities(caps: StoreCapabilities): void {
+    applyCapabilities(this.inner, caps);
   }
 }

@@ -1,8 +1,13 @@
-/** S3Store's pure parts (settings, endpoint classification); the store itself: test/s3-store.test.ts. */
+/**
+ * S3Store without a network: settings resolution, and its requests on a fake transport. The store
+ * against a real S3 server: test/s3-store.test.ts.
+ */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { MailarkError } from '../errors.js';
+import { applyCapabilities } from './probe.js';
+import { RetryingStore } from './retrying-store.js';
 import {
   isAwsEndpoint,
   parsePathStyle,
@@ -186,6 +191,17 @@ describe('S3Store requests (fake transport)', () => {
     expect(
       fake.requests.map((r) => `${r.method} ${r.key || '(bucket)'} ${r.headers['if-none-match'] ?? '-'}`),
     ).toEqual(['HEAD snapshots/a -', 'GET (bucket) -', 'PUT snapshots/a -', 'HEAD snapshots/a -']);
+  });
+
+  it('switches to If-None-Match when the repository config says so, through decorators', async () => {
+    const fake = new FakeS3();
+    const s3 = fakeStore(fake);
+    const store = new RetryingStore(s3);
+    expect(s3.conditionalWrites).toBe(false);
+    applyCapabilities(store, { conditionalWrites: true });
+    expect(s3.conditionalWrites).toBe(true);
+    await store.put('config', new Uint8Array([1]));
+    expect(fake.requests.map((r) => `${r.method} ${r.headers['if-none-match'] ?? '-'}`)).toEqual(['PUT *']);
   });
 
   it('accepts a 412 that meets its own earlier write after an SDK retry (lost response)', async () => {

@@ -120,8 +120,7 @@ export class S3Store implements ObjectStore {
   readonly location: string;
   readonly settings: S3Settings;
   readonly counters = newCounters();
-  /** Whether put() relies on If-None-Match: * (see the module header). */
-  readonly conditionalWrites: boolean;
+  private conditional: boolean;
   private readonly client: S3Client;
   private bucketCheck: Promise<void> | undefined;
 
@@ -129,7 +128,7 @@ export class S3Store implements ObjectStore {
     this.settings = resolveS3Settings(opts, opts.env ?? process.env);
     const s = this.settings;
     this.location = s.prefix === '' ? `s3://${s.bucket}` : `s3://${s.bucket}/${s.prefix}`;
-    this.conditionalWrites = opts.conditionalWrites ?? false;
+    this.conditional = opts.conditionalWrites ?? false;
     const config: S3ClientConfig = {
       region: s.region,
       forcePathStyle: s.forcePathStyle,
@@ -151,6 +150,16 @@ export class S3Store implements ObjectStore {
     this.client = new S3Client(config);
   }
 
+  /** Whether put() relies on If-None-Match: * (see the module header). */
+  get conditionalWrites(): boolean {
+    return this.conditional;
+  }
+
+  /** From the repository config: the endpoint was proven to refuse overwrites (see probe.ts). */
+  applyCapabilities(caps: StoreCapabilities): void {
+    this.conditional = caps.conditionalWrites;
+  }
+
   private fullKey(key: string): string {
     return this.settings.prefix === '' ? key : `${this.settings.prefix}/${key}`;
   }
@@ -167,11 +176,11 @@ export class S3Store implements ObjectStore {
 
   async put(key: string, data: Uint8Array): Promise<void> {
     assertValidKey(key);
-    if (!this.conditionalWrites && (await this.stat(key)) !== undefined) {
+    if (!this.conditional && (await this.stat(key)) !== undefined) {
       throw new MailarkError('OBJECT_EXISTS', `object ${key} already exists in ${this.location}`);
     }
     try {
-      await this.putObject(key, data, this.conditionalWrites);
+      await this.putObject(key, data, this.conditional);
     } catch (err) {
       const mapped = this.error(err, 'put', key);
       // The SDK retried after an ambiguous failure and then met its own earlier write: same bytes, success.
