@@ -46,7 +46,7 @@ export * from './repo/repository.js';
 export * from './repo/test-repository.js';
 export { type EmlOutcome, emlFileName, writeEmlFile } from './restore/eml-files.js';
 export * from './restore/restore-messages.js';
-export { type ImapRestoreOptions, imapRestoreConnector } from './restore/imap-restore-target.js';
+export { type ImapRestoreOptions, imapRestoreConnector, sessionTarget } from './restore/imap-restore-target.js';
 export type * from './restore/restore-target.js';
 export * from './check/check.js';
 export * from './repo/repair-index.js';

@@ -13,7 +13,7 @@ import { RecordingReporter } from '../progress.js';
 import type { Repository } from '../repo/repository.js';
 import { newTestRepository, snapshotOf } from '../repo/test-repository.js';
 import { restoreAsEml, restoreMessages } from './restore-messages.js';
-import type { AppendResult, RestoreTarget, TargetFolder, TargetMessage } from './restore-target.js';
+import type { AppendResult, RestoreTarget, TargetCopy, TargetFolder } from './restore-target.js';
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
@@ -22,6 +22,10 @@ interface StoredMessage {
   body: Buffer;
   flags: string[];
   internalDate: string;
+}
+
+function copyOf(m: StoredMessage): TargetCopy {
+  return { uid: m.uid, size: m.body.length, sha256: sha(m.body), flags: m.flags };
 }
 
 /** An in-memory IMAP server: enough behaviour to exercise restore's decisions. */
@@ -72,21 +76,19 @@ class FakeServer {
         f.messages.push({ uid, body: stored, flags: kept, internalDate: internalDate.toISOString() });
         return this.uidplus ? { uid, uidValidity: '1', refusedFlags: [] } : { refusedFlags: [] };
       },
-      searchMessageId: async (path, id) => {
+      copiesByMessageId: async (path, id) => {
         this.call(`search-id ${path}`);
         return (this.folders.get(path)?.messages ?? [])
           .filter((m) => m.body.toString('latin1').includes(`Message-ID: <${id}>`))
-          .map((m) => m.uid);
+          .map(copyOf);
       },
-      searchSize: async (path, sizes) => {
+      copiesBySize: async (path, sizes) => {
         this.call(`search-size ${path}`);
-        return (this.folders.get(path)?.messages ?? [])
-          .filter((m) => sizes.includes(m.body.length))
-          .map((m) => m.uid);
+        return (this.folders.get(path)?.messages ?? []).filter((m) => sizes.includes(m.body.length)).map(copyOf);
       },
-      fetchMessages: async (path, uids): Promise<TargetMessage[]> => {
+      copies: async (path, uids): Promise<TargetCopy[]> => {
         this.call(`fetch ${path}`);
-        return (this.folders.get(path)?.messages ?? []).filter((m) => uids.includes(m.uid));
+        return (this.folders.get(path)?.messages ?? []).filter((m) => uids.includes(m.uid)).map(copyOf);
       },
       close: async () => {},
     };

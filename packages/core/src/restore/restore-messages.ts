@@ -28,7 +28,6 @@ import { writeEmlFile } from './eml-files.js';
 import {
   candidateSizes,
   compareCopy,
-  digestHex,
   findPresent,
   fingerprint,
   foldersToCreate,
@@ -37,7 +36,7 @@ import {
   type PlannedItem,
   planRestore,
 } from './restore-plan.js';
-import type { RestoreConnector, RestoreTarget, TargetMessage } from './restore-target.js';
+import type { RestoreConnector, RestoreTarget, TargetCopy } from './restore-target.js';
 
 export type RestoreStatus = 'restored' | 'already-present' | 'failed' | 'would-restore';
 
@@ -170,29 +169,25 @@ async function restoreOne(
   const appended = await session.append(folder, bytes, wanted, new Date(entry.internalDate));
   const copy =
     appended.uid !== undefined
-      ? (await session.fetchMessages(folder, [appended.uid]))[0]
+      ? (await session.copies(folder, [appended.uid]))[0]
       : await newestSameCopy(session, folder, entry.h.messageId, fp);
   if (copy === undefined) {
-    throw new MailarkError(
-      'IMAP_PROTOCOL',
-      `the server accepted the message into "${folder}" but does not show it`,
-      {
-        hint: 'look at the folder with a mail client; run the restore again to re-check (it will not duplicate)',
-      },
-    );
+    throw new MailarkError('IMAP_PROTOCOL', `the server accepted the message into "${folder}" but does not show it`, {
+      hint: 'look at the folder with a mail client; run the restore again to re-check (it will not duplicate)',
+    });
   }
-  const verdict = compareCopy(fp, digestHex(copy.body));
+  const verdict = compareCopy(fp, copy.sha256);
   if (verdict === 'different') {
     throw new MailarkError(
       'CORRUPT',
-      `the server copy (UID ${copy.uid} in "${folder}") differs from the backed-up message: ${copy.body.byteLength} bytes, SHA-256 ${digestHex(copy.body)}, expected ${entry.size} bytes ${entry.sha256}`,
+      `the server copy (UID ${copy.uid} in "${folder}") differs from the backed-up message: ${copy.size} bytes, SHA-256 ${copy.sha256}, expected ${entry.size} bytes ${entry.sha256}`,
       { hint: 'the server rewrote the message; use --eml to get the exact bytes instead' },
     );
   }
-  const kept = new Set(copy.flags.map((f) => f.toLowerCase()));
-  const refused = [
-    ...new Set([...appended.refusedFlags, ...wanted.filter((f) => !kept.has(f.toLowerCase()))]),
-  ];
+  // Without flags in the answer (no APPENDUID: found by search), trust what APPEND reported.
+  const kept = copy.flags === undefined ? undefined : new Set(copy.flags.map((f) => f.toLowerCase()));
+  const dropped = kept === undefined ? [] : wanted.filter((f) => !kept.has(f.toLowerCase()));
+  const refused = [...new Set([...appended.refusedFlags, ...dropped])];
   const out: RestoreOutcome = { ...base, status: 'restored', uid: copy.uid };
   if (refused.length > 0) out.refusedFlags = refused.sort();
   if (verdict === 'normalized') out.normalized = true;
@@ -200,44 +195,26 @@ async function restoreOne(
 }
 
 /** The server's copies that could be this message: same Message-ID, or same size without one. */
-async function candidates(
+function candidates(
   session: RestoreTarget,
   folder: string,
   messageId: string | undefined,
   fp: MessageFingerprint,
-): Promise<TargetMessage[]> {
-  const uids =
-    messageId !== undefined && messageId !== ''
-      ? await session.searchMessageId(folder, messageId)
-      : await session.searchSize(folder, candidateSizes(fp));
-  if (uids.length === 0) return [];
-  return session.fetchMessages(folder, uids);
+): Promise<TargetCopy[]> {
+  return messageId !== undefined && messageId !== ''
+    ? session.copiesByMessageId(folder, messageId)
+    : session.copiesBySize(folder, candidateSizes(fp));
 }
 
-async function presentCopy(
-  session: RestoreTarget,
-  folder: string,
-  messageId: string | undefined,
-  fp: MessageFingerprint,
-) {
-  const found = await candidates(session, folder, messageId, fp);
-  return findPresent(
-    fp,
-    found.map((m) => ({ uid: m.uid, sha256: digestHex(m.body) })),
-  );
+async function presentCopy(session: RestoreTarget, folder: string, messageId: string | undefined, fp: MessageFingerprint) {
+  return findPresent(fp, await candidates(session, folder, messageId, fp));
 }
 
-/** Without APPENDUID: the highest-UID copy that is this message (the one just appended). */
-async function newestSameCopy(
-  session: RestoreTarget,
-  folder: string,
-  messageId: string | undefined,
-  fp: MessageFingerprint,
-) {
+/** Without APPENDUID: the highest-UID copy that is this message (the one just appended), with flags. */
+async function newestSameCopy(session: RestoreTarget, folder: string, messageId: string | undefined, fp: MessageFingerprint) {
   const found = await candidates(session, folder, messageId, fp);
-  return found
-    .filter((m) => compareCopy(fp, digestHex(m.body)) !== 'different')
-    .sort((a, b) => b.uid - a.uid)[0];
+  const newest = found.filter((m) => compareCopy(fp, m.sha256) !== 'different').sort((a, b) => b.uid - a.uid)[0];
+  return newest === undefined ? undefined : ((await session.copies(folder, [newest.uid]))[0] ?? newest);
 }
 
 /** Writes items as .eml files into dir instead of touching any mailbox (see eml-files.ts). */

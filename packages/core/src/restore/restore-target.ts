@@ -25,32 +25,32 @@ export interface AppendResult {
   refusedFlags: string[];
 }
 
-/** A message as the server serves it now. */
-export interface TargetMessage {
+/** A message on the server, fingerprinted: the SHA-256 of the exact bytes of BODY.PEEK[]. */
+export interface TargetCopy {
   uid: number;
-  /** The exact bytes of BODY.PEEK[] (RFC 3501 §6.4.5). */
-  body: Uint8Array;
-  /** System flags and keywords as FETCH FLAGS returns them. */
-  flags: string[];
-  /** ISO 8601 UTC. */
-  internalDate: string;
+  size: number;
+  sha256: string;
+  /** System flags and keywords as FETCH FLAGS returns them (when fetched). */
+  flags?: string[];
 }
 
 export interface RestoreTarget {
+  /** Every folder (LIST). */
   listFolders(): Promise<TargetFolder[]>;
-  /** CREATE (RFC 3501 §6.3.3) one level; a folder that already exists is not an error. */
+  /** CREATE (RFC 3501 §6.3.3); a folder that already exists is not an error. */
   createFolder(path: string): Promise<void>;
   /**
    * SELECT the folder (so its PERMANENTFLAGS tell which keywords are allowed), then APPEND
    * (RFC 3501 §6.3.11) the exact bytes with these flags and keywords and this INTERNALDATE.
+   * Never repeated on failure: a second APPEND could duplicate the message.
    */
   append(path: string, body: Uint8Array, flags: readonly string[], internalDate: Date): Promise<AppendResult>;
-  /** UIDs of messages whose Message-ID header is this (UID SEARCH HEADER Message-ID, RFC 3501 §6.4.4). */
-  searchMessageId(path: string, messageId: string): Promise<number[]>;
-  /** UIDs of messages of exactly one of these sizes (UID SEARCH LARGER n-1 SMALLER n+1). */
-  searchSize(path: string, sizes: readonly number[]): Promise<number[]>;
-  /** The given messages (UIDs that do not exist are left out). */
-  fetchMessages(path: string, uids: readonly number[]): Promise<TargetMessage[]>;
+  /** The messages whose Message-ID is exactly this (without angle brackets). */
+  copiesByMessageId(path: string, messageId: string): Promise<TargetCopy[]>;
+  /** The messages of exactly one of these sizes. */
+  copiesBySize(path: string, sizes: readonly number[]): Promise<TargetCopy[]>;
+  /** The given messages, with their flags (UIDs that do not exist are left out). */
+  copies(path: string, uids: readonly number[]): Promise<TargetCopy[]>;
   close(): Promise<void>;
 }
 
