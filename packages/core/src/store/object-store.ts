@@ -13,6 +13,9 @@
  * - ranged get: get(key, {offset, length}) returns exactly those bytes, or rejects CORRUPT/STORE_IO if the
  *   object is shorter; never a suffix range (S3-compatible servers get those wrong);
  * - paginated list: list(prefix) yields every key under the prefix exactly once, however many there are;
+ *   `prefix` is a string prefix, as on S3 ('a/b' matches 'a/bc'). Memory, local directories and AWS
+ *   list in ascending key order, but some S3-compatible servers do not (s3rver walks its directories,
+ *   'a/b/x' before 'a/b-c'): callers must not rely on the order;
  * - idempotent delete: deleting an absent key succeeds;
  * - errors are MailarkErrors: OBJECT_NOT_FOUND, OBJECT_EXISTS, STORE_UNREACHABLE, STORE_AUTH,
  *   STORE_BUCKET_MISSING or STORE_IO, with a hint.
