@@ -233,7 +233,9 @@ export class Repository implements TreeWriter, LockStore {
   async flush(): Promise<void> {
     await this.packer.flush();
     if (this.unindexed.size === 0) return;
-    const packs = this.unindexed;
+    // A copy: packs that finish writing while this index object is stored must stay unindexed (for the
+    // next flush), not be dropped with the ones this object covers.
+    const packs = new Map(this.unindexed);
     const id = await this.putSealed('index', encodeIndexObject(this.master.encKey, packs));
     this.indexObjects.set(id, [...packs.keys()]);
     // Only now: a failed index write leaves the packs listed for the next flush.
