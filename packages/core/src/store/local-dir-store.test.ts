@@ -89,6 +89,17 @@ describe('LocalDirStore', () => {
     expect(await store.stat('a/b')).toBeUndefined();
   });
 
+  it('treats a key that names a directory of objects as absent', async () => {
+    const store = new LocalDirStore(dir);
+    await store.put('data/ab/p', bytes('x'));
+    expect(((await store.get('data/ab').catch((e: unknown) => e)) as MailarkError).code).toBe(
+      'OBJECT_NOT_FOUND',
+    );
+    expect(await store.stat('data/ab')).toBeUndefined();
+    await store.delete('data/ab');
+    expect(await listKeys(store)).toEqual(['data/ab/p']);
+  });
+
   it('reports conditional writes as supported', async () => {
     expect(await new LocalDirStore(dir).probeCapabilities()).toEqual({ conditionalWrites: true });
   });

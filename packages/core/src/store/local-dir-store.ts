@@ -169,7 +169,7 @@ export class LocalDirStore implements ObjectStore {
       await fs.unlink(this.pathOf(key));
     } catch (err) {
       const code = errnoOf(err);
-      if (code === 'ENOENT' || code === 'ENOTDIR') return; // idempotent
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return; // idempotent: no object there
       throw localStoreError(err, 'delete', key, this.location);
     }
   }
@@ -308,6 +308,7 @@ export function localStoreError(err: unknown, op: string, key: string, location:
   switch (code) {
     case 'ENOENT':
     case 'ENOTDIR':
+    case 'EISDIR': // the key names a directory of other objects, not an object
       if (op === 'put') break;
       return new MailarkError('OBJECT_NOT_FOUND', `object ${key} not found in ${location}`, {
         cause: err,
