@@ -44,7 +44,12 @@ export const backup = defineCommand({
         })
         .option('concurrency', { type: 'number', default: 4, describe: 'mailboxes backed up at once' })
         .option('tag', { type: 'string', array: true, describe: 'tag the snapshot (repeatable)' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'plan and report, store nothing' }),
+        .option('dry-run', { type: 'boolean', default: false, describe: 'plan and report, store nothing' })
+        .option('checkpoint-mib', {
+          type: 'number',
+          default: 64,
+          describe: 'write a resumable checkpoint every N MiB fetched (and after each mailbox)',
+        }),
     ),
   handler: async (args, ctx) => {
     const users = await usersFrom(args, ctx);
@@ -52,6 +57,11 @@ export const backup = defineCommand({
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
       throw new MailarkError('USAGE', `--concurrency ${concurrency} is out of range`, {
         hint: 'use 1 to 64; each mailbox in flight holds one IMAP connection',
+      });
+    }
+    if (!(args.checkpointMib > 0)) {
+      throw new MailarkError('USAGE', `--checkpoint-mib ${args.checkpointMib} must be positive`, {
+        hint: 'the default, 64, suits most runs; smaller values checkpoint more often',
       });
     }
     const tenant = args.tenant ?? domainOf(users[0]?.user ?? '');
@@ -67,6 +77,7 @@ export const backup = defineCommand({
       reporter: withRateAndEta(ctx.output.progress),
       signal: ctx.signal,
       toolVersion: VERSION,
+      checkpointBytes: Math.round(args.checkpointMib * 1024 * 1024),
     });
     return report(ctx, result);
   },
