@@ -20,6 +20,8 @@ export interface DovecotOptions {
   mailLocation?: string;
   /** SASL mechanisms offered; default 'plain login'. */
   authMechanisms?: string;
+  /** Create and subscribe Drafts/Sent/Trash/Junk/Archive for every user; default true. */
+  autoSpecialUse?: boolean;
   /** Default 15000. */
   startTimeoutMs?: number;
 }

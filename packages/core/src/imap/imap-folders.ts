@@ -6,7 +6,7 @@
  */
 import type { ImapFlow, ListResponse, StatusObject } from 'imapflow';
 import { MailarkError } from '../errors.js';
-import type { FolderInfo, ImapFolderStatus, SessionCapabilities } from './imap-session.js';
+import type { FolderInfo, ImapFolderStatus, SessionCapabilities } from './mailbox-session.js';
 
 const NOT_SELECTABLE = /^\\(noselect|nonexistent)$/i;
 

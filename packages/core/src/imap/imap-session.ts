@@ -16,149 +16,30 @@ import { createHash } from 'node:crypto';
 import type { FetchMessageObject, ImapFlow, MailboxObject } from 'imapflow';
 import { MailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
-import { DEFAULT_FETCH_PLAN, type FetchPlanOptions, planFetch } from './fetch-plan.js';
+import { DEFAULT_FETCH_PLAN, planFetch } from './fetch-plan.js';
 import { type Connection, connectAs, type IdentityProof } from './imap-connect.js';
 import type { ImapEndpoint } from './imap-endpoint.js';
 import { imapError } from './imap-errors.js';
 import { createFolderOps, listFolderInfos, statusOfFolders } from './imap-folders.js';
 import { throwIfAborted, withRetry } from './imap-retry.js';
+import type {
+  AppendOutcome,
+  FetchedMessage,
+  FolderInfo,
+  ImapFolderStatus,
+  ListedMessage,
+  MailboxSession,
+  MessageListing,
+  MessageMetaInfo,
+  OpenMailboxOptions,
+  SessionCapabilities,
+  SessionStats,
+} from './mailbox-session.js';
 import { normalizeMessageId, parseMessageIdHeader } from './message-id-header.js';
+import { permittedFlags } from './permitted-flags.js';
 import { uidSetChunks } from './uid-set.js';
 
-/** A folder as LIST returns it (RFC 3501 §6.3.8, RFC 6154 special-use, RFC 5258 \NonExistent). */
-export interface FolderInfo {
-  /** Unicode path with the server's delimiter, e.g. "Projets/Été 2024". */
-  path: string;
-  /** As on the wire (modified UTF-7, RFC 3501 §5.1.3), e.g. "Projets/&AMk-t&AOk- 2024". */
-  rawPath: string;
-  delimiter: string;
-  /** LIST attributes, sorted. */
-  flags: string[];
-  /** \Sent, \Trash, \Drafts, \Junk, \Archive, \All, \Flagged — as the server reports (never guessed). */
-  specialUse?: string;
-  subscribed: boolean;
-  /** false for \Noselect and \NonExistent parents. */
-  selectable: boolean;
-}
-
-/** Decimal strings for 32/63-bit values, so they survive JSON exactly. */
-export interface ImapFolderStatus {
-  uidValidity: string;
-  uidNext: number;
-  /** RFC 7162 HIGHESTMODSEQ; absent without CONDSTORE or for a NOMODSEQ folder. */
-  highestModseq?: string;
-  messages: number;
-}
-
-export interface ListedMessage {
-  uid: number;
-  /** Flags and keywords as the server sent them, sorted, \Recent dropped. */
-  flags: string[];
-  modseq?: string;
-}
-
-export interface MessageListing {
-  /** The folder's state at the SELECT this listing came from. */
-  status: ImapFolderStatus;
-  /** Every message, or with changedSince (and CONDSTORE) only those changed since that modseq. */
-  messages: ListedMessage[];
-  /** changedSince with QRESYNC: UIDs expunged since then (VANISHED (EARLIER), RFC 7162 §3.2.5.2). */
-  vanished?: number[];
-  /** changedSince without QRESYNC: every UID in the folder now, to diff expunges against. */
-  allUids?: number[];
-}
-
-export interface FetchedMessage {
-  uid: number;
-  flags: string[];
-  internalDate: Date;
-  /** RFC822.SIZE, equal to body.length (checked). */
-  size: number;
-  modseq?: string;
-  /** The exact bytes of BODY.PEEK[]. */
-  body: Uint8Array;
-}
-
-export interface MessageMetaInfo {
-  uid: number;
-  size: number;
-  internalDate: Date;
-  /** Without angle brackets. */
-  messageId?: string;
-  flags: string[];
-  modseq?: string;
-}
-
-export interface AppendOutcome {
-  /** APPENDUID (RFC 4315 UIDPLUS), when the server sends it. */
-  uid?: number;
-  uidValidity?: string;
-  /** Flags and keywords the folder's PERMANENTFLAGS do not allow (not sent). */
-  refusedFlags: string[];
-}
-
-export interface SessionCapabilities {
-  condstore: boolean;
-  qresync: boolean;
-  listStatus: boolean;
-  uidplus: boolean;
-  specialUse: boolean;
-  move: boolean;
-}
-
-export interface SessionStats {
-  /** Body bytes downloaded. */
-  bytesFetched: number;
-  /** Messages fetched alone and in pieces (above the large threshold). */
-  chunkedMessages: number;
-  /** Times the connection was re-established after a transient failure. */
-  reconnects: number;
-}
-
-export interface OpenMailboxOptions {
-  reporter?: Reporter;
-  signal?: AbortSignal;
-  /** The user's own password, for endpoint.auth 'user'. */
-  userPassword?: string;
-  /** Batch and piece sizes for fetchMessages (defaults: 4 MiB large/pieces, 8 MiB batches). */
-  fetchPlan?: FetchPlanOptions;
-  /** Attempts per read step on transient failures (default 4), first back-off (default 500 ms). */
-  retry?: { attempts?: number; baseDelayMs?: number };
-}
-
-/** One user's mailbox on one connection. Every error is a MailarkError (IMAP_*). */
-export interface MailboxSession {
-  readonly user: string;
-  readonly capabilities: SessionCapabilities;
-  /** How the identity was proven, and whether the server's ID response confirmed it too. */
-  readonly identity: { verifiedBy: IdentityProof; serverConfirmed: boolean };
-  readonly stats: SessionStats;
-  /** ALL folders, \Noselect parents included, sorted by path. */
-  listFolders(): Promise<FolderInfo[]>;
-  /** Status of every selectable folder (or of `paths`): LIST-STATUS (RFC 5819) when offered. */
-  statusAll(paths?: readonly string[]): Promise<Map<string, ImapFolderStatus>>;
-  /** EXAMINE, then UID FETCH 1:* (UID FLAGS MODSEQ) [(CHANGEDSINCE m VANISHED)]. */
-  listMessages(path: string, opts?: { changedSince?: string }): Promise<MessageListing>;
-  /** Bodies of the given UIDs in ascending UID order; UIDs that no longer exist are left out. */
-  fetchMessages(path: string, uids: readonly number[]): AsyncIterable<FetchedMessage>;
-  /** RFC822.SIZE INTERNALDATE FLAGS MODSEQ and the Message-ID, without bodies. */
-  fetchMeta(path: string, uids: readonly number[]): Promise<MessageMetaInfo[]>;
-  /** Messages whose Message-ID is exactly this (UID SEARCH HEADER, then checked), with size and SHA-256. */
-  fetchByMessageId(
-    path: string,
-    messageId: string,
-  ): Promise<Array<{ uid: number; size: number; sha256: string }>>;
-  /** SELECT (PERMANENTFLAGS tell which keywords are allowed), then APPEND the exact bytes. */
-  append(
-    path: string,
-    body: Uint8Array,
-    flags: readonly string[],
-    internalDate: Date,
-  ): Promise<AppendOutcome>;
-  /** CREATE with parents, idempotent, then SUBSCRIBE. Unicode path in; encoded on the wire. */
-  createFolder(path: string): Promise<void>;
-  close(): Promise<void>;
-}
+export type * from './mailbox-session.js';
 
 /** Logs in as `user` (per endpoint.auth), verifies the identity, and returns the session. */
 export async function openMailbox(
@@ -588,24 +469,4 @@ function flagsOf(m: FetchMessageObject): string[] {
 function dateOf(m: FetchMessageObject): Date {
   const d = m.internalDate;
   return d instanceof Date ? d : new Date(d ?? 0);
-}
-
-/**
- * Which of `flags` the folder stores (RFC 3501 §7.1: PERMANENTFLAGS; "\*" = any keyword may be
- * created). \Recent can never be set by a client. No PERMANENTFLAGS at all: send everything.
- */
-export function permittedFlags(
-  flags: readonly string[],
-  permanent: ReadonlySet<string> | undefined,
-): { allowed: string[]; refused: string[] } {
-  const allowed: string[] = [];
-  const refused: string[] = [];
-  const perm = permanent === undefined ? undefined : new Set([...permanent].map((f) => f.toLowerCase()));
-  for (const f of new Set(flags)) {
-    const lower = f.toLowerCase();
-    if (lower === '\\recent') continue;
-    const ok = perm === undefined || perm.has(lower) || (!f.startsWith('\\') && perm.has('\\*'));
-    (ok ? allowed : refused).push(f);
-  }
-  return { allowed, refused };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { permittedFlags } from './imap-session.js';
+import { permittedFlags } from './permitted-flags.js';
 
 describe('permittedFlags', () => {
   it('allows every keyword when PERMANENTFLAGS has \\*', () => {
