@@ -224,3 +224,17 @@ describe('Repository keys', () => {
     expect(await codeOf(viaSecond.removeKey(repo.keyId))).toBe('USAGE');
   });
 });
+
+describe('store capabilities', () => {
+  it('hands the probed and the recorded capabilities to the store', async () => {
+    const applied: boolean[] = [];
+    const store = Object.assign(new MemoryStore(), {
+      applyCapabilities(caps: { conditionalWrites: boolean }) {
+        applied.push(caps.conditionalWrites);
+      },
+    });
+    await Repository.init(store, PW, { kdf: FAST });
+    await Repository.open(store, PW);
+    expect(applied).toEqual([true, true]);
+  });
+});

@@ -14,7 +14,7 @@ import { type BlobId, canonicalJson, type Snapshot } from '../mail/snapshot.js';
 import type { TreeWriter } from '../mail/snapshot-tree.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import type { ObjectStore, StoreCounters } from '../store/object-store.js';
-import { probeCapabilities } from '../store/probe.js';
+import { applyCapabilities, probeCapabilities } from '../store/probe.js';
 import { BlobIndex, encodeIndexObject, type IndexEntry, loadIndexObject } from './blob-index.js';
 import {
   corrupt,
@@ -137,6 +137,7 @@ export class Repository implements TreeWriter, LockStore {
       });
     }
     const capabilities = await probeCapabilities(store);
+    applyCapabilities(store, capabilities);
     const config = newConfig(packSize, capabilities);
     const master = newMasterKey();
     const key = await createKeyFile(master, password, opts.kdf ?? DEFAULT_KDF);
@@ -160,6 +161,8 @@ export class Repository implements TreeWriter, LockStore {
     }
     const { id, master } = await findKey(store, password);
     const config = openConfig(master.encKey, sealedConfig, store.location);
+    // The store may now rely on what init proved (S3: If-None-Match instead of HEAD-then-PUT).
+    applyCapabilities(store, config.capabilities);
     const repo = new Repository(store, config, id, master, opts);
     await repo.loadIndex(opts.index ?? 'strict');
     return repo;
