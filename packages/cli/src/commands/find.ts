@@ -2,7 +2,7 @@
  * `mailark find`: which backed-up messages match, with a reference `mailark restore` takes. Reads
  * only snapshot trees (never a message body); core's findMessages does the work.
  */
-import { findMessages, type MessageMatch, parseMessageQuery } from '@mailark/core';
+import { findMessages, type MessageMatch, parseMessageQuery, type StoreCounters } from '@mailark/core';
 import { defineCommand } from '../command.js';
 import { clip, formatBytes, formatTime, shortId } from '../text-format.js';
 
@@ -71,11 +71,8 @@ export const find = defineCommand({
       allSnapshots: args.allSnapshots,
     });
     const out = ctx.output;
-    out.result(
-      result.comparedTo === undefined
-        ? withoutLocated(result)
-        : { ...withoutLocated(result), comparedTo: result.comparedTo },
-    );
+    // Store request counts with the result: what a query cost (the benchmark reads them).
+    out.result({ ...withoutLocated(result), store: storeCounters(repo.store) });
     if (result.comparedTo !== undefined) {
       const first = result.scanned[0];
       out.info(
@@ -137,6 +134,12 @@ function row(m: MessageMatch, grouped: boolean): string[] {
 /** One table cell: control characters never reach the terminal, long text is cut. */
 function cell(text: string, max: number): string {
   return clip(text.replace(/[\u0000-\u001f\u007f]/g, ' '), max);
+}
+
+/** The store's request counters, when it keeps them (every built-in store does). */
+export function storeCounters(store: object): StoreCounters | null {
+  const c = (store as { counters?: StoreCounters }).counters;
+  return c === undefined ? null : { ...c };
 }
 
 function withoutLocated<T extends { located: unknown }>(r: T): Omit<T, 'located'> {

@@ -15,12 +15,13 @@ import {
   resolveMessageRef,
   restoreAsEml,
   restoreMessages,
+  type StoreCounters,
 } from '@mailark/core';
 import { defineCommand } from '../command.js';
 import type { CommandContext } from '../context.js';
 import { imapEndpointFrom, withImapOptions } from '../imap-options.js';
 import { clip } from '../text-format.js';
-import { QUERY_OPTIONS } from './find.js';
+import { QUERY_OPTIONS, storeCounters } from './find.js';
 
 export const restore = defineCommand({
   command: 'restore [refs..]',
@@ -93,7 +94,7 @@ export const restore = defineCommand({
         ...(args.toFolder === undefined ? {} : { toFolder: args.toFolder }),
       });
     }
-    return report(ctx, outcomes);
+    return report(ctx, outcomes, storeCounters(repo.store));
   },
   exitCodes: {
     [EXIT.OK]: 'every message restored or already there',
@@ -153,7 +154,7 @@ async function scopeItems(
 }
 
 /** Prints the per-item report and picks the exit code: 0 all good, 3 some failed, 1 none, 130 interrupted. */
-function report(ctx: CommandContext, outcomes: RestoreOutcome[]): number {
+function report(ctx: CommandContext, outcomes: RestoreOutcome[], store: StoreCounters | null): number {
   const out = ctx.output;
   const count = (s: RestoreOutcome['status']) => outcomes.filter((o) => o.status === s).length;
   const summary = {
@@ -162,7 +163,8 @@ function report(ctx: CommandContext, outcomes: RestoreOutcome[]): number {
     wouldRestore: count('would-restore'),
     failed: count('failed'),
   };
-  out.result({ items: outcomes, summary });
+  // Store request counts (bytes read for one message: the benchmark checks them).
+  out.result({ items: outcomes, summary, store });
   out.table(
     [
       { header: 'Status' },
