@@ -27,7 +27,8 @@ import {
   seal,
   sha256Hex,
 } from './crypto.js';
-import { createKeyFile, type KeyFile, type KeyInfo, parseKeyFile, unwrapKeyFile } from './key-file.js';
+import { createKeyFile, type KeyInfo } from './key-file.js';
+import { addKey, findKey, listKeys, removeKey } from './key-ring.js';
 import { CONFIG_KEY, idOfKey, type JsonKind, objectKey, packKey } from './layout.js';
 import {
   acquireLock,
@@ -54,6 +55,7 @@ import {
 import { Packer } from './packer.js';
 import { type RepackResult, repackPacks } from './repack.js';
 import { DEFAULT_PACK_SIZE, newConfig, openConfig, type RepoConfig, sealConfig } from './repo-config.js';
+import { resolveSnapshotRef } from './resolve-snapshot.js';
 
 export type { RepoLock } from './lock.js';
 export type { RepackResult } from './repack.js';
@@ -279,47 +281,16 @@ export class Repository implements TreeWriter, LockStore {
   }
 
   /** 'latest' (of the tenant, if given), a full id, or a unique prefix of at least 4 hex characters. */
-  async resolveSnapshot(
+  resolveSnapshot(
     ref: string,
     filter: { tenant?: string } = {},
   ): Promise<{ id: string; snapshot: Snapshot }> {
-    const what = filter.tenant === undefined ? '' : ` of tenant ${filter.tenant}`;
-    if (ref === 'latest') {
-      const all = (await this.listSnapshots()).filter(
-        (s) => filter.tenant === undefined || s.snapshot.tenant === filter.tenant,
-      );
-      const last = all.at(-1);
-      if (last === undefined) {
-        throw new MailarkError('NOT_FOUND', `no snapshot${what} in ${this.store.location}`, {
-          hint: 'run "mailark backup" first',
-        });
-      }
-      return last;
-    }
-    const lower = ref.toLowerCase();
-    if (!/^[0-9a-f]{4,64}$/.test(lower)) {
-      throw new MailarkError('USAGE', `"${ref}" is not a snapshot reference`, {
-        hint: 'use "latest", a snapshot id, or at least its first 4 characters',
-      });
-    }
-    const matches = (await this.listJson('snapshots')).filter((id) => id.startsWith(lower));
-    const hits: Array<{ id: string; snapshot: Snapshot }> = [];
-    for (const id of matches) {
-      const snapshot = await this.loadSnapshot(id);
-      if (filter.tenant === undefined || snapshot.tenant === filter.tenant) hits.push({ id, snapshot });
-    }
-    const [hit, other] = hits;
-    if (hit === undefined) {
-      throw new MailarkError('NOT_FOUND', `no snapshot${what} matches "${ref}" in ${this.store.location}`, {
-        hint: 'list them with "mailark snapshots"',
-      });
-    }
-    if (other !== undefined) {
-      throw new MailarkError('USAGE', `snapshot prefix "${ref}" is ambiguous (${hits.length} snapshots)`, {
-        hint: 'give more characters of the id',
-      });
-    }
-    return hit;
+    return resolveSnapshotRef(ref, filter, {
+      location: this.store.location,
+      listIds: () => this.listJson('snapshots'),
+      listAll: () => this.listSnapshots(),
+      load: (id) => this.loadSnapshot(id),
+    });
   }
 
   async deleteSnapshot(id: string): Promise<void> {
@@ -410,38 +381,17 @@ export class Repository implements TreeWriter, LockStore {
   // ---- keys ----
 
   /** Adds a password; returns the new key's id. */
-  async addKey(password: string, opts: { kdf?: ScryptParams } = {}): Promise<string> {
-    const key = await createKeyFile(this.master, password, opts.kdf ?? DEFAULT_KDF);
-    await this.store.put(objectKey('keys', key.id), key.bytes);
-    return key.id;
+  addKey(password: string, opts: { kdf?: ScryptParams } = {}): Promise<string> {
+    return addKey(this.store, this.master, password, opts.kdf ?? DEFAULT_KDF);
   }
 
-  async listKeys(): Promise<Array<KeyInfo & { current: boolean }>> {
-    const out: Array<KeyInfo & { current: boolean }> = [];
-    for await (const { key } of this.store.list('keys/')) {
-      const id = idOfKey(key);
-      if (id === undefined) continue;
-      const file: KeyFile = parseKeyFile(id, await this.store.get(key));
-      out.push({ id, created: file.created, host: file.host, user: file.user, current: id === this.keyId });
-    }
-    return out.sort((a, b) => a.created.localeCompare(b.created));
+  listKeys(): Promise<Array<KeyInfo & { current: boolean }>> {
+    return listKeys(this.store, this.keyId);
   }
 
   /** Removes a password; refuses the key in use and the last key (USAGE). */
-  async removeKey(id: string): Promise<void> {
-    if (id === this.keyId) {
-      throw new MailarkError('USAGE', `key ${id} is the one in use`, {
-        hint: 'open the repository with another password to remove this key',
-      });
-    }
-    const ids = (await this.listKeys()).map((k) => k.id);
-    if (!ids.includes(id))
-      throw new MailarkError('NOT_FOUND', `no key ${id} in ${this.store.location}`, {
-        hint: 'list keys with "mailark key list"',
-      });
-    if (ids.length <= 1)
-      throw new MailarkError('USAGE', 'refusing to remove the last key', { hint: 'add another key first' });
-    await this.store.delete(objectKey('keys', id));
+  removeKey(id: string): Promise<void> {
+    return removeKey(this.store, id, this.keyId);
   }
 
   // ---- maintenance (check, stats, prune, repair) ----
@@ -638,41 +588,4 @@ export class Repository implements TreeWriter, LockStore {
 async function firstKey(store: ObjectStore, prefix: string): Promise<string | undefined> {
   for await (const { key } of store.list(prefix)) return key;
   return undefined;
-}
-
-/** Tries every key file with the password; WRONG_PASSWORD when none opens. */
-async function findKey(store: ObjectStore, password: string): Promise<{ id: string; master: MasterKey }> {
-  const damaged: MailarkError[] = [];
-  let unsupported: MailarkError | undefined;
-  let count = 0;
-  let readable = 0;
-  for await (const { key } of store.list('keys/')) {
-    const id = idOfKey(key);
-    if (id === undefined) continue;
-    count++;
-    let file: KeyFile;
-    try {
-      file = parseKeyFile(id, await store.get(key));
-    } catch (err) {
-      if (isMailarkError(err, 'CORRUPT')) damaged.push(err);
-      else if (isMailarkError(err, 'FORMAT_UNSUPPORTED')) unsupported = err;
-      else throw err;
-      continue;
-    }
-    readable++;
-    const master = await unwrapKeyFile(file, password);
-    if (master !== undefined) return { id, master };
-  }
-  // Only newer-format keys (and maybe damaged ones): this mailark is too old, not the password wrong.
-  if (unsupported !== undefined && readable === 0) throw unsupported;
-  if (count > 0 && damaged.length === count) throw damaged[0] as MailarkError;
-  const note =
-    damaged.length > 0 ? ` (damaged key files: ${damaged.map((d) => d.details?.object).join(', ')})` : '';
-  throw new MailarkError(
-    'WRONG_PASSWORD',
-    `no key in ${store.location} opens with the given password${note}`,
-    {
-      hint: 'check the password (MAILARK_PASSWORD, MAILARK_PASSWORD_FILE or --password-file)',
-    },
-  );
 }
