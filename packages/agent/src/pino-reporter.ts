@@ -15,6 +15,8 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
     level,
     base: { app: 'mailark-agent' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // "level":"error" rather than 50: readable in journalctl and by log shippers without a mapping.
+    formatters: { level: (label: string) => ({ level: label }) },
     // Belt and braces: nothing that looks like a secret is ever printed, even if a caller slips.
     redact: { paths: ['password', '*.password', 'secret', '*.secret'], censor: '[redacted]' },
   };
