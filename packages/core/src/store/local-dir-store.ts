@@ -142,23 +142,38 @@ export class LocalDirStore implements ObjectStore {
       .filter((e) => !e.name.startsWith(TEMP_PREFIX) && (e.isFile() || e.isDirectory()))
       .map((e) => ({ name: e.name, dir: e.isDirectory(), sortKey: e.isDirectory() ? `${e.name}/` : e.name }))
       .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
-    for (const item of items) {
+    // Files are stat'ed in batches (sizes for the listing); directories are walked in their turn.
+    const BATCH = 64;
+    for (let i = 0; i < items.length; ) {
+      const item = items[i] as (typeof items)[number];
       const key = dirKey === '' ? item.name : `${dirKey}/${item.name}`;
       if (item.dir) {
+        i++;
         // Descend only where a key under this directory can match the prefix.
         const sub = `${key}/`;
         if (sub.startsWith(prefix) || prefix.startsWith(sub)) yield* this.walk(key, prefix);
         continue;
       }
-      if (!key.startsWith(prefix)) continue;
-      try {
-        const st = await fs.stat(path.join(dir, item.name));
-        yield { key, size: st.size };
-      } catch (err) {
-        // Deleted between readdir and stat: a concurrent delete, not an error.
-        if (errnoOf(err) === 'ENOENT') continue;
-        throw localStoreError(err, 'list', key, this.location);
+      const batch: string[] = [];
+      while (i < items.length && batch.length < BATCH && !(items[i] as (typeof items)[number]).dir) {
+        const name = (items[i] as (typeof items)[number]).name;
+        const k = dirKey === '' ? name : `${dirKey}/${name}`;
+        if (k.startsWith(prefix)) batch.push(k);
+        i++;
       }
+      const infos = await Promise.all(batch.map((k) => this.sizeOf(k)));
+      for (const info of infos) if (info !== undefined) yield info;
+    }
+  }
+
+  /** Size of a listed file; undefined when it was deleted between readdir and stat (not an error). */
+  private async sizeOf(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const st = await fs.stat(this.pathOf(key));
+      return { key, size: st.size };
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return undefined;
+      throw localStoreError(err, 'list', key, this.location);
     }
   }
 
