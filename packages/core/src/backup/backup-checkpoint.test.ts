@@ -13,7 +13,45 @@ class SlowIndexStore extends MemoryStore {
   }
 }
 
+/** Checks, at the moment each checkpoint is stored, that a fresh process could load every tree it names. */
+class VerifyingStore extends SlowIndexStore {
+  readonly problems: string[] = [];
+  checked = 0;
+  override async put(key: string, data: Uint8Array): Promise<void> {
+    await super.put(key, data);
+    if (!key.startsWith('checkpoints/')) return;
+    const fresh = await Repository.open(this, 'pw');
+    const cp = await fresh.loadObject<Checkpoint>('checkpoints', key.slice('checkpoints/'.length));
+    for (const m of cp.mailboxes) {
+      this.checked++;
+      await fresh.loadTree(m.tree).catch((err: unknown) => this.problems.push(`${m.user}: ${String(err)}`));
+    }
+  }
+}
+
 describe('checkpoints', () => {
+  it('never name a state recorded while their flush was running', async () => {
+    const store = new VerifyingStore();
+    const repo = await Repository.init(store, 'pw', { kdf: TEST_KDF, packSize: 4096 });
+    const writer = new CheckpointWriter(repo, { tenant: 't', runStarted: new Date().toISOString() });
+    const state = (user: string, tree: string) => ({
+      user,
+      tree,
+      complete: true,
+      folders: 0,
+      messages: 0,
+      bytes: 0,
+      capturedAt: new Date().toISOString(),
+    });
+    const a = writer.record(state('a', await repo.saveTree({ v: 1, user: 'a', folders: [] })));
+    // While a's flush waits on its (slow) index write, mailbox b finishes and records its state.
+    await new Promise((r) => setTimeout(r, 10));
+    const b = writer.record(state('b', await repo.saveTree({ v: 1, user: 'b', folders: [] })));
+    await Promise.all([a, b]);
+    expect(store.problems).toEqual([]);
+    expect(store.checked).toBe(3); // [a], then [a, b]
+  });
+
   it('point only at flushed data, even when other mailboxes fill packs during the flush', async () => {
     const store = new SlowIndexStore();
     const repo = await Repository.init(store, 'pw', { kdf: TEST_KDF, packSize: 4096 });

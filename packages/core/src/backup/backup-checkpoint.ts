@@ -136,6 +136,11 @@ export class CheckpointWriter {
   write(): Promise<void> {
     const next = this.chain.then(async () => {
       if (this.states.size === 0) return;
+      // The states as they are BEFORE the flush: one recorded during the flush may reference blobs
+      // that this flush did not write, and goes into the next checkpoint instead.
+      const mailboxes = [...this.states.values()].sort((a, b) =>
+        a.user < b.user ? -1 : a.user > b.user ? 1 : 0,
+      );
       await this.repo.flush();
       const cp: Checkpoint = {
         v: CHECKPOINT_VERSION,
@@ -143,7 +148,7 @@ export class CheckpointWriter {
         tenant: this.head.tenant,
         runStarted: this.head.runStarted,
         time: new Date().toISOString(),
-        mailboxes: [...this.states.values()].sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0)),
+        mailboxes,
       };
       if (this.head.parent !== undefined) cp.parent = this.head.parent;
       const id = await this.repo.saveObject('checkpoints', cp);

@@ -49,7 +49,7 @@ export interface MailboxStats {
   /** Bodies downloaded, and their bytes. */
   fetchedMessages: number;
   fetchedBytes: number;
-  /** Bodies downloaded during a re-map that turned out to be stored already (counted, reported). */
+  /** Bodies downloaded whose exact bytes this mailbox's previous state already held (counted, reported). */
   refetched: number;
   /** Unknown UIDs matched to stored content by Message-ID + size + INTERNALDATE (no download). */
   matched: number;
@@ -201,6 +201,7 @@ export class MailboxPass {
     }
 
     let refetched = 0;
+    let got = 0;
     if (this.o.dryRun) {
       this.stats.fetchedMessages += toFetch.length;
       this.stats.fetchedBytes += sum(toFetch, (m) => ('size' in m ? m.size : 0));
@@ -211,13 +212,15 @@ export class MailboxPass {
         toFetch.map((m) => m.uid),
       )) {
         this.checkAborted();
-        const { entry, addedBlobs } = await this.store(msg);
+        const entry = await this.store(msg);
+        got++;
         this.current.entries.push(entry);
+        // Bytes this mailbox already had (no Message-ID to match on, or a changed one): counted.
+        if (this.index?.hasContent(entry.sha256)) refetched++;
         this.index?.add([entry]);
-        if (plan.mode === 'remap' && addedBlobs === 0) refetched++;
         await this.maybeCheckpoint(entry.size);
       }
-      this.stats.newMessages += toFetch.length - refetched;
+      this.stats.newMessages += got - refetched;
       this.stats.refetched += refetched;
     }
     // In a re-map no previous UID survives, but matched and re-downloaded messages were never gone.
@@ -239,7 +242,7 @@ export class MailboxPass {
   }
 
   /** Streams one message into the repository and reads its header summary on the way. */
-  private async store(msg: SourceMessage): Promise<{ entry: MessageEntry; addedBlobs: number }> {
+  private async store(msg: SourceMessage): Promise<MessageEntry> {
     const writer = new MessageRecordWriter(this.o.repo, this.o.chunker);
     const scanner = new HeaderScanner();
     if (msg.body instanceof Uint8Array) {
@@ -268,7 +271,7 @@ export class MailboxPass {
     this.stats.fetchedBytes += rec.size;
     this.stats.storedBytes += rec.storedBytes;
     this.o.onMessage?.(rec.size);
-    return { entry, addedBlobs: rec.addedBlobs };
+    return entry;
   }
 
   private async maybeCheckpoint(bytes: number): Promise<void> {

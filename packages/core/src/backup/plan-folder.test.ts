@@ -258,6 +258,9 @@ describe('matchUnknown', () => {
     expect(r.fetch.map((m) => m.uid)).toEqual([50, 51, 52, 53]);
     expect(r.matched.map((e) => [e.uid, e.sha256])).toEqual([[54, 'sha-2']]);
     expect(index.size).toBe(2);
+    // Content is known by SHA-256 even without a key (a re-download of it is counted as such).
+    expect(index.hasContent('sha-3')).toBe(true);
+    expect(index.hasContent('sha-9')).toBe(false);
   });
 
   it('has no key without a Message-ID', () => {

@@ -223,9 +223,11 @@ export function contentKey(m: {
 /** Previous entries of one user (every folder), by content key. */
 export class ContentIndex {
   private readonly byKey = new Map<string, MessageEntry>();
+  private readonly shas = new Set<string>();
 
   add(entries: Iterable<MessageEntry>): this {
     for (const e of entries) {
+      this.shas.add(e.sha256);
       const key = contentKey({ messageId: e.h.messageId, size: e.size, internalDate: e.internalDate });
       if (key !== undefined && !this.byKey.has(key)) this.byKey.set(key, e);
     }
@@ -234,6 +236,11 @@ export class ContentIndex {
 
   get size(): number {
     return this.byKey.size;
+  }
+
+  /** True when a message with exactly these bytes is among the entries (a download was a re-download). */
+  hasContent(sha256: string): boolean {
+    return this.shas.has(sha256);
   }
 
   lookup(meta: MessageMeta): MessageEntry | undefined {
