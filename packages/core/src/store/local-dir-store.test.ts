@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MailarkError } from '../errors.js';
-import { LocalDirStore, localStoreError, TEMP_PREFIX } from './local-dir-store.js';
+import { LocalDirStore, TEMP_PREFIX } from './local-dir-store.js';
+import { localStoreError } from './local-store-errors.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -8,13 +8,8 @@ import { describe, expect, it } from 'vitest';
 import type { MailarkError } from '../errors.js';
 import { applyCapabilities } from './probe.js';
 import { RetryingStore } from './retrying-store.js';
-import {
-  isAwsEndpoint,
-  parsePathStyle,
-  resolveS3Settings,
-  S3Store,
-  type S3StoreOptions,
-} from './s3-store.js';
+import { isAwsEndpoint, parsePathStyle, resolveS3Settings } from './s3-settings.js';
+import { S3Store, type S3StoreOptions } from './s3-store.js';
 
 describe('S3 settings', () => {
   it('recognises AWS endpoints', () => {

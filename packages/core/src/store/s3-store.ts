@@ -38,17 +38,12 @@ import {
 } from './object-store.js';
 import type { StoreCapabilities } from './probe.js';
 import { mapS3Error } from './s3-errors.js';
+import { resolveS3Settings, type S3Settings, type S3SettingsInput } from './s3-settings.js';
 
-export interface S3StoreOptions {
-  bucket: string;
-  /** Key prefix inside the bucket (one tenant's repository), without leading or trailing slash. */
-  prefix?: string;
-  /** Default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1. */
-  region?: string;
-  /** Custom endpoint URL. Default: AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, else AWS. */
-  endpoint?: string;
-  /** Path-style addressing. Default: MAILARK_S3_PATH_STYLE=0/1, else true for custom endpoints. */
-  forcePathStyle?: boolean;
+// The settings are part of S3Store's API (the export code resolves the same endpoint rules).
+export * from './s3-settings.js';
+
+export interface S3StoreOptions extends S3SettingsInput {
   /** Explicit credentials (tests); default: the SDK's standard chain (env, profiles, SSO, IMDS). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** The endpoint is known to refuse overwrites with If-None-Match: * (see probeCapabilities). */
@@ -63,51 +58,6 @@ export interface S3StoreOptions {
   env?: Record<string, string | undefined>;
   /** A custom HTTP transport (an agent with a proxy; a fake S3 in unit tests). Replaces the timeouts. */
   requestHandler?: S3ClientConfig['requestHandler'];
-}
-
-/** The settings an S3Store runs with, after defaults (pure: see resolveS3Settings). */
-export interface S3Settings {
-  bucket: string;
-  prefix: string;
-  region: string;
-  endpoint: string | undefined;
-  forcePathStyle: boolean;
-  /** Is this Amazon S3 itself (then the SDK's default checksums are safe)? */
-  aws: boolean;
-}
-
-/** An endpoint is AWS when none is given or its host is under amazonaws.com. */
-export function isAwsEndpoint(endpoint: string | undefined): boolean {
-  if (endpoint === undefined) return true;
-  try {
-    const host = new URL(endpoint).hostname;
-    return host === 'amazonaws.com' || host.endsWith('.amazonaws.com');
-  } catch {
-    return false;
-  }
-}
-
-/** Parses MAILARK_S3_PATH_STYLE: 1/true/yes → true, 0/false/no → false, else undefined. */
-export function parsePathStyle(value: string | undefined): boolean | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (/^(1|true|yes|on)$/i.test(value)) return true;
-  if (/^(0|false|no|off)$/i.test(value)) return false;
-  throw new MailarkError('CONFIG', `MAILARK_S3_PATH_STYLE must be 0 or 1, not ${JSON.stringify(value)}`, {
-    hint: 'set MAILARK_S3_PATH_STYLE=1 for path-style URLs (MinIO, Ceph, s3rver) or 0 for virtual hosts',
-  });
-}
-
-export function resolveS3Settings(opts: S3StoreOptions, env: Record<string, string | undefined>): S3Settings {
-  const endpoint = opts.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
-  const aws = isAwsEndpoint(endpoint);
-  return {
-    bucket: opts.bucket,
-    prefix: (opts.prefix ?? '').replace(/^\/+|\/+$/g, ''),
-    region: opts.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
-    endpoint,
-    forcePathStyle: opts.forcePathStyle ?? parsePathStyle(env.MAILARK_S3_PATH_STYLE) ?? !aws,
-    aws,
-  };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
