@@ -1,6 +1,7 @@
 // The IMAP source (packages/core/src/imap) against the harness Dovecot: login forms and their
 // refusals, folders, exact bytes, flags, CONDSTORE/QRESYNC, large messages, reconnects.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { MailboxSession } from '../packages/core/src/imap/imap-session.js';
 import {
@@ -140,6 +141,36 @@ describe('login', () => {
     );
     expect(closed.code).toBe('IMAP_CONNECT');
     expect(closed.hint).toMatch(/reachable|running/);
+  });
+});
+
+describe('TLS', () => {
+  it('verifies the certificate on STARTTLS and imaps, unless told to trust it or not to check', async () => {
+    const dv = await startDovecot({ tls: true });
+    try {
+      dv.addUser('tls@example.test');
+      const base = { adminUser: dv.masterUser, password: dv.masterPassword };
+      const starttls = parseImapEndpoint(`imap://${dv.host}:${dv.port}`, { ...base, tls: 'require' });
+      const err = await refusal(openMailbox(starttls, 'tls@example.test'));
+      expect(err.code).toBe('IMAP_CONNECT');
+      expect(err.hint).toMatch(/certificate/);
+
+      const ca = readFileSync(dv.certFile!, 'utf8');
+      const trusted = await openMailbox(
+        parseImapEndpoint(`imap://${dv.host}:${dv.port}`, { ...base, ca }),
+        'tls@example.test',
+      );
+      await trusted.close();
+
+      const reporter = new RecordingReporter();
+      const imaps = parseImapEndpoint(`imaps://${dv.host}:${dv.tlsPort}`, { ...base, insecure: true });
+      const s = await openMailbox(imaps, 'tls@example.test', { reporter });
+      expect((await s.listFolders()).map((f) => f.path)).toContain('INBOX');
+      await s.close();
+      expect(reporter.logs.some((l) => l.level === 'warn' && /not verified/.test(l.message))).toBe(true);
+    } finally {
+      await dv.stop();
+    }
   });
 });
 

@@ -22,6 +22,8 @@ export interface DovecotOptions {
   authMechanisms?: string;
   /** Create and subscribe Drafts/Sent/Trash/Junk/Archive for every user; default true. */
   autoSpecialUse?: boolean;
+  /** Also offer TLS with a fresh self-signed certificate: STARTTLS on `port`, implicit TLS on `tlsPort`. */
+  tls?: boolean;
   /** Default 15000. */
   startTimeoutMs?: number;
 }
@@ -29,6 +31,10 @@ export interface DovecotOptions {
 export interface DovecotInstance {
   readonly host: string;
   readonly port: number;
+  /** Implicit-TLS (imaps) port, when started with tls. */
+  readonly tlsPort?: number;
+  /** The self-signed certificate (PEM file), when started with tls. */
+  readonly certFile?: string;
   readonly pid: number;
   readonly dir: string;
   readonly conf: string;

@@ -15,6 +15,7 @@
  *  - in every form, an identity the server reports in its ID response (RFC 2971) where it sends one
  *    (fields x-user, x-authenticated-user, user, login) must equal the target user.
  */
+import { rootCertificates } from 'node:tls';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { MailarkError } from '../errors.js';
 import type { Reporter } from '../progress.js';
@@ -92,7 +93,12 @@ function clientOptions(endpoint: ImapEndpoint, user: string, opts: ConnectOption
     qresync: true,
     connectionTimeout: 30_000,
     greetingTimeout: 16_000,
-    tls: { rejectUnauthorized: !endpoint.insecure, minVersion: 'TLSv1.2' },
+    tls: {
+      rejectUnauthorized: !endpoint.insecure,
+      minVersion: 'TLSv1.2',
+      // Added to Node's default roots, not replacing them.
+      ...(endpoint.ca === undefined ? {} : { ca: [...rootCertificates, endpoint.ca] }),
+    },
     clientInfo: { name: 'mailark' },
     auth: authOptions(endpoint, user, opts),
   };

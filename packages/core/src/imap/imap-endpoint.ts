@@ -8,8 +8,9 @@
  *   'allow'    STARTTLS when the server offers it, clear text otherwise;
  *   'off'      never STARTTLS.
  * Default: 'require', except for a loopback host (127.0.0.0/8, ::1, localhost), where 'allow' is the
- * default because nothing leaves the machine (local Dovecot, tests). `insecure` accepts self-signed or
- * otherwise unverifiable certificates (openMailbox warns through the Reporter).
+ * default because nothing leaves the machine (local Dovecot, tests). `ca` adds trusted CA certificates
+ * (a private CA, or a self-signed server certificate); `insecure` accepts any certificate (openMailbox
+ * warns through the Reporter).
  *
  * Login forms for whole-tenant access:
  *   'authzid'           SASL PLAIN (RFC 4616) authzid=<user>, authcid=<adminUser>: Dovecot master users,
@@ -35,6 +36,8 @@ export interface ImapEndpoint {
   readonly tls: ImapTlsMode;
   /** Accept certificates that do not verify (self-signed, wrong name, expired). */
   readonly insecure: boolean;
+  /** Extra trusted CA certificate(s), PEM: verify a private CA or a self-signed server properly. */
+  readonly ca?: string;
   readonly auth: ImapAuthMode;
   /** The admin/master login for 'authzid' and 'master-separator'. */
   readonly adminUser?: string;
@@ -47,6 +50,7 @@ export interface ImapEndpoint {
 export interface ImapEndpointOptions {
   tls?: ImapTlsMode;
   insecure?: boolean;
+  ca?: string;
   auth?: ImapAuthMode;
   adminUser?: string;
   password?: string;
@@ -97,6 +101,7 @@ export function parseImapEndpoint(url: string, opts: ImapEndpointOptions = {}): 
     insecure: opts.insecure ?? false,
     auth,
     separator: opts.separator ?? '*',
+    ...(opts.ca === undefined ? {} : { ca: opts.ca }),
     ...(adminUser === undefined ? {} : { adminUser }),
     ...(opts.password === undefined ? {} : { password: opts.password }),
   };
