@@ -161,6 +161,10 @@ export async function startDovecot(opts = {}) {
     }
     child.stderr.removeAllListeners('data');
     child.stderr.resume();
+    // Never leave an orphaned server behind when this process ends without calling stop().
+    const onExit = () => child.kill('SIGTERM');
+    process.once('exit', onExit);
+    exited.then(() => process.off('exit', onExit));
     return instance({
       ...{ dir, port, child, exited, masterUser, masterPassword, userPassword },
       ...{ usersFile, usersDir, logFile, mailLocation, conf },
