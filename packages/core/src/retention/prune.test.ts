@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { checkRepository } from '../check/check.js';
 import { isMailarkError } from '../errors.js';
 import { collectMailboxBlobs, readMessageBytes, walkMessages } from '../mail/snapshot-tree.js';
 import { Repository } from '../repo/repository.js';
@@ -138,6 +139,9 @@ describe('prune', () => {
     // Every index entry's pack exists, and a second plan finds nothing left to do.
     const packs = new Set((await reopened.listPacks()).map((p) => p.id));
     for (const e of reopened.indexEntries()) expect(packs.has(e.pack)).toBe(true);
+    const checked = await checkRepository(reopened, { readData: true });
+    expect(checked.errors).toEqual([]);
+    expect(checked.counts.unusedBlobs).toBe(0);
     const again = await pruneRepository(reopened, { dryRun: true, maxUnused: { kind: 'percent', value: 0 } });
     expect(again.stats.unusedBytes).toBe(0);
     expect(again.deletedPacks.length + again.unindexedPacks.length + again.repackedPacks.length).toBe(0);
@@ -232,6 +236,9 @@ describe('prune', () => {
       });
       expect(final.stats.unusedBytes).toBe(0);
       expect(final.unindexedPacks).toEqual([]);
+      expect((await checkRepository(await Repository.open(faulty, 'pw'), { readData: true })).errors).toEqual(
+        [],
+      );
     }
   });
 
