@@ -78,4 +78,12 @@ describe('BlobIndex and index objects', () => {
     }
     expect(index.size).toBe(0);
   });
+
+  it('a pack covered by two index objects is loaded once', () => {
+    const packs = new Map([[hex(), entries(4)]]);
+    const index = new BlobIndex();
+    loadIndexObject(index, key, encodeIndexObject(key, packs), 'index/a');
+    loadIndexObject(index, key, encodeIndexObject(key, packs), 'index/b');
+    expect(index.size).toBe(4);
+  });
 });

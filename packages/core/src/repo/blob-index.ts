@@ -181,6 +181,12 @@ export function loadIndexObject(
   }
   let p = heads.entriesStart;
   for (const [packId, n] of heads.packs) {
+    // Packs are immutable, so a pack covered by two index objects (a repack or rebuild interrupted
+    // between writing the new index and deleting the old) has the same entries in both: load once.
+    if (index.hasPack(packId)) {
+      p += n * ENTRY_BYTES;
+      continue;
+    }
     const pack = index.packNumber(packId);
     for (let i = 0; i < n; i++, p += ENTRY_BYTES) {
       index.addFields(

@@ -153,3 +153,19 @@ describe('Repository locks', () => {
     expect((await b.listLocks()).map((l) => l.id)).toEqual([other.id]);
   });
 });
+
+describe('an expired lock', () => {
+  it('stops index and snapshot writes once others could see it as stale', async () => {
+    let now = NOW;
+    const store = new MemoryStore();
+    await Repository.init(store, 'pw', { kdf: TEST_KDF });
+    const repo = await Repository.open(store, 'pw', { lockEnv: env({ now: () => now }) });
+    await repo.lock('shared', 'backup');
+    const tree = await repo.saveTree({ v: 1, mailboxes: [] });
+    now += STALE_AFTER_MS + 1000; // suspended: no refresh ran
+    const err = await lockedError(repo.flush());
+    expect(err.message).toContain('may have been taken over');
+    expect(await repo.listSnapshots()).toEqual([]);
+    expect(tree).toMatch(/^[0-9a-f]{64}$/);
+  });
+});

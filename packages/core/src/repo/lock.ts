@@ -184,7 +184,7 @@ export async function acquireLock(
     await store.deleteLockRecord(id);
     throw lockedError(store, after);
   }
-  return new HeldLock(store, id, record, opts.reporter);
+  return new HeldLock(store, id, record, env, opts.reporter);
 }
 
 export class HeldLock implements RepoLock {
@@ -192,13 +192,17 @@ export class HeldLock implements RepoLock {
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
 
+  private refreshedAt: number;
+
   constructor(
     private readonly store: LockStore,
     id: string,
     private readonly record: () => LockRecord,
+    private readonly env: LockEnv,
     private readonly reporter?: Reporter,
   ) {
     this.current = id;
+    this.refreshedAt = env.now();
     this.timer = setInterval(() => {
       this.refreshing = this.refresh().catch((err: unknown) => {
         this.reporter?.log('warn', `could not refresh lock ${this.current}: ${String(err)}`);
@@ -220,8 +224,25 @@ export class HeldLock implements RepoLock {
   async refresh(): Promise<void> {
     if (this.timer === undefined) return;
     const old = this.current;
-    this.current = await this.store.saveLockRecord(this.record());
+    const record = this.record();
+    this.current = await this.store.saveLockRecord(record);
+    this.refreshedAt = Date.parse(record.time);
     await this.store.deleteLockRecord(old);
+  }
+
+  /**
+   * Throws LOCKED when the lock went unrefreshed so long that others now see it as stale (the process
+   * was suspended, or the store unreachable): another process may have taken an exclusive lock since,
+   * so writing on would be unsafe. Checked before index and snapshot writes.
+   */
+  assertValid(): void {
+    if (this.timer !== undefined && this.env.now() - this.refreshedAt > STALE_AFTER_MS) {
+      throw new MailarkError(
+        'LOCKED',
+        `the lock on ${this.store.location} was last refreshed at ${new Date(this.refreshedAt).toISOString()} and may have been taken over`,
+        { hint: 'run the operation again; it resumes from what is already stored' },
+      );
+    }
   }
 
   async release(): Promise<void> {

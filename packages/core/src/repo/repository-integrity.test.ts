@@ -319,3 +319,33 @@ describe('write order', () => {
     expect(order).toEqual(['data', 'data', 'index', 'snapshots']);
   });
 });
+
+describe('flush during pack writes', () => {
+  it('a pack written while an index object is being stored is indexed by the next flush', async () => {
+    const inner = new MemoryStore();
+    await Repository.init(inner, PW, { kdf: TEST_KDF, packSize: 2048 });
+    let releaseIndex: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      releaseIndex = r;
+    });
+    const slow = new FailingPuts(inner, '');
+    slow.failing = false;
+    const put = slow.put.bind(slow);
+    slow.put = async (key, data) => {
+      if (key.startsWith('index/')) await gate;
+      return put(key, data);
+    };
+    const repo = await Repository.open(slow, PW);
+    const first = await repo.saveBlob('data', randomBytes(500));
+    const flushing = repo.flush();
+    await new Promise((r) => setTimeout(r, 5));
+    // While the index write hangs, another blob fills and writes a pack of its own.
+    const second = await repo.saveBlob('data', randomBytes(3000));
+    releaseIndex();
+    await flushing;
+    await repo.flush();
+    const reopened = await Repository.open(inner, PW);
+    expect(reopened.hasBlob(first.id)).toBe(true);
+    expect(reopened.hasBlob(second.id)).toBe(true);
+  });
+});

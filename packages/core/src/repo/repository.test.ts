@@ -238,3 +238,16 @@ describe('store capabilities', () => {
     expect(applied).toEqual([true, true]);
   });
 });
+
+describe('concurrent flushes', () => {
+  it('index each pack once', async () => {
+    const store = new MemoryStore();
+    const repo = await Repository.init(store, PW, { kdf: FAST });
+    await repo.saveBlob('data', Buffer.from('one blob'));
+    await Promise.all([repo.flush(), repo.flush(), repo.flush()]);
+    let indexObjects = 0;
+    for await (const _ of store.list('index/')) indexObjects++;
+    expect(indexObjects).toBe(1);
+    expect([...(await Repository.open(store, PW)).indexEntries()]).toHaveLength(1);
+  });
+});

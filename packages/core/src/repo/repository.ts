@@ -32,6 +32,7 @@ import { addKey, findKey, listKeys, removeKey } from './key-ring.js';
 import { CONFIG_KEY, idOfKey, type JsonKind, objectKey, packKey } from './layout.js';
 import {
   acquireLock,
+  type HeldLock,
   type LockEnv,
   type LockInfo,
   type LockMode,
@@ -101,7 +102,8 @@ export class Repository implements TreeWriter, LockStore {
   private unindexed = new Map<string, PackEntry[]>();
   private readonly packer: Packer;
   private readonly snapshotCache = new Map<string, Snapshot>();
-  private readonly heldLocks = new Set<RepoLock>();
+  private readonly heldLocks = new Set<HeldLock>();
+  private flushing: Promise<void> = Promise.resolve();
 
   private constructor(
     store: ObjectStore,
@@ -235,9 +237,17 @@ export class Repository implements TreeWriter, LockStore {
   }
 
   /** Seals open packs and writes the index object for every pack written since the last one. */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    // One flush at a time: two concurrent ones would both index the same packs.
+    const run = this.flushing.then(() => this.flushNow());
+    this.flushing = run.catch(() => {});
+    return run;
+  }
+
+  private async flushNow(): Promise<void> {
     await this.packer.flush();
     if (this.unindexed.size === 0) return;
+    this.assertLocksValid();
     // A copy: packs that finish writing while this index object is stored must stay unindexed (for the
     // next flush), not be dropped with the ones this object covers.
     const packs = new Map(this.unindexed);
@@ -257,6 +267,7 @@ export class Repository implements TreeWriter, LockStore {
         `snapshot tree ${s.tree} is not in the index: refusing to write a dangling snapshot`,
       );
     }
+    this.assertLocksValid();
     const id = await this.saveJson('snapshots', s);
     this.snapshotCache.set(id, s);
     return id;
@@ -323,17 +334,16 @@ export class Repository implements TreeWriter, LockStore {
       reporter: this.reporter,
       ...(this.lockEnv === undefined ? {} : { env: this.lockEnv }),
     });
-    const release = held.release.bind(held);
     const lock: RepoLock = {
       get id() {
         return held.id;
       },
       release: async () => {
-        this.heldLocks.delete(lock);
-        await release();
+        this.heldLocks.delete(held);
+        await held.release();
       },
     };
-    this.heldLocks.add(lock);
+    this.heldLocks.add(held);
     return lock;
   }
 
@@ -450,10 +460,15 @@ export class Repository implements TreeWriter, LockStore {
       await this.flush();
     } finally {
       for (const l of [...this.heldLocks]) await l.release();
+      this.heldLocks.clear();
     }
   }
 
   // ---- internals ----
+
+  private assertLocksValid(): void {
+    for (const l of this.heldLocks) l.assertValid();
+  }
 
   private checkId(id: BlobId, plain: Uint8Array, where: string): Uint8Array {
     if (this.blobId(plain) !== id)
