@@ -198,4 +198,17 @@ describe('agent config', () => {
     expect(isMailarkError(err, 'CONFIG')).toBe(true);
     expect((err as Error).message).toContain('ENOENT');
   });
+
+  it('deploy/agent.example.yaml is valid: its only problems are the secret files absent here', () => {
+    const example = new URL('../../../deploy/agent.example.yaml', import.meta.url).pathname;
+    let err: unknown;
+    try {
+      loadAgentConfig(example);
+    } catch (e) {
+      err = e;
+    }
+    const problems = (err as { details: { problems: string[] } }).details.problems;
+    expect(problems.length).toBeGreaterThan(0);
+    for (const p of problems) expect(p).toMatch(/^tenants\[\d\]\.[a-zA-Z.]+: cannot read \/etc\/mailark\//);
+  });
 });
