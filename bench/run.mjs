@@ -7,7 +7,7 @@
 //   npm run bench -- --size 2GB   # the full run: ~2 GB, 20 users
 //   options: --users N, --seed N, --keep (leave the temp dir), --skip-export
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +30,8 @@ const targetBytes = parseSize(opt.size);
 const nUsers = Number(opt.users ?? (targetBytes >= 1e9 ? 20 : 10));
 const CLI = new URL('../packages/cli/bin/mailark.js', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'mailark-bench-'));
+// Dovecot's auth and mail processes (other uids) must traverse it to reach their files.
+chmodSync(work, 0o755);
 const results = {
   date: new Date().toISOString(),
   host: hostname(),
