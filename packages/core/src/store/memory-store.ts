@@ -40,7 +40,8 @@ export class MemoryStore implements ObjectStore {
     this.counters.gets++;
     if (range === undefined) {
       this.counters.bytesRead += data.byteLength;
-      return data.slice();
+      // TypedArray#slice copies; Buffer#slice would alias the stored object.
+      return Uint8Array.prototype.slice.call(data);
     }
     if (range.offset < 0 || range.length < 0 || range.offset + range.length > data.byteLength) {
       throw new MailarkError(
@@ -49,7 +50,7 @@ export class MemoryStore implements ObjectStore {
       );
     }
     this.counters.bytesRead += range.length;
-    return data.slice(range.offset, range.offset + range.length);
+    return Uint8Array.prototype.slice.call(data, range.offset, range.offset + range.length);
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
