@@ -355,6 +355,68 @@ describe('backup against Dovecot', () => {
     expect(none.stderr).toContain(bad.user);
   });
 
+  it('a fixtures + synthetic tenant: store PUTs per 1,000 messages and stored/raw ratio', async () => {
+    const users = [newUser('bk-cost'), newUser('bk-cost'), newUser('bk-cost'), newUser('bk-cost')];
+    const fx = fixtureMessages();
+    const words =
+      'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua rechnung facture projet réunion budget'.split(
+        ' ',
+      );
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const text = (n: number) => Array.from({ length: n }, () => words[rand(words.length)]).join(' ');
+    const attachment = Buffer.from(Array.from({ length: 120_000 }, () => rand(256))).toString('base64');
+    const synthetic = (u: TestUser, i: number) => {
+      const list = i % 10 === 0; // a mailing-list post every user receives
+      const id = list ? `list-${i}@example.test` : `${i}.${u.user}`;
+      const withFile = i % 25 === 0;
+      const head =
+        `Return-Path: <sender@example.org>\r\nDelivered-To: ${u.user}\r\nFrom: Sender ${i} <s${i}@example.org>\r\n` +
+        `To: ${list ? 'team@example.test' : u.user}\r\nSubject: ${text(5)}\r\nMessage-ID: <${id}>\r\n` +
+        `Date: Mon, 3 Jun 2024 10:${String(i % 60).padStart(2, '0')}:00 +0000\r\nMIME-Version: 1.0\r\n`;
+      if (!withFile)
+        return Buffer.from(
+          `${head}Content-Type: text/plain; charset=utf-8\r\n\r\n${list ? `list post ${i} ` : ''}${text(list ? 300 : 100 + rand(900))}\r\n`,
+        );
+      return Buffer.from(
+        `${head}Content-Type: multipart/mixed; boundary="m${i}"\r\n\r\n--m${i}\r\nContent-Type: text/plain\r\n\r\n${text(50)}\r\n` +
+          `--m${i}\r\nContent-Type: application/pdf; name="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
+          `${(attachment.match(/.{1,76}/g) ?? []).join('\r\n')}\r\n--m${i}--\r\n`,
+      );
+    };
+    let messages = 0;
+    for (const u of users) {
+      const batch = [
+        ...fx.map((raw) => ({ raw })),
+        ...Array.from({ length: 225 }, (_, i) => ({ raw: synthetic(u, i) })),
+      ];
+      await appendMessages(u, 'INBOX', batch);
+      messages += batch.length;
+    }
+    const store = new MemoryStore();
+    const { repo } = await newRepo(store);
+    const puts0 = store.counters.puts;
+    const r = await backup(repo, users);
+    await expectEqualsServer(repo, r, users);
+    const puts = store.counters.puts - puts0;
+    const raw = r.snapshot?.stats.bytes ?? 0;
+    const stored = (await dataBytes(store)) + 0;
+    const perThousand = (puts * 1000) / messages;
+    // Dedup is exact: no blob is stored twice, however the mailboxes raced.
+    const ids = [...repo.indexEntries()].map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    console.log(
+      `cost: ${messages} messages, ${raw} raw bytes; ${puts} PUTs (${perThousand.toFixed(1)} per 1,000 messages); ` +
+        `data packs ${stored} bytes = ${(stored / raw).toFixed(3)} of raw`,
+    );
+    expect(messages).toBe(4 * 300);
+    expect(perThousand).toBeLessThan(10);
+    expect(stored / raw).toBeLessThan(0.65);
+  });
+
   it('backs up into a repository on the S3 server', async () => {
     const s3 = inject('s3');
     vi.stubEnv('AWS_ACCESS_KEY_ID', s3.accessKeyId);

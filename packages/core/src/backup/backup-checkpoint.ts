@@ -132,6 +132,11 @@ export class CheckpointWriter {
     return this.write();
   }
 
+  /** Records a mailbox state for the next checkpoint, without writing one now. */
+  note(state: CheckpointMailbox): void {
+    this.states.set(state.user, state);
+  }
+
   /** Writes a checkpoint with the states recorded so far (e.g. when interrupted). */
   write(): Promise<void> {
     const next = this.chain.then(async () => {

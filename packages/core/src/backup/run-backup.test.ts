@@ -359,6 +359,25 @@ describe('runBackup on a fake server', () => {
     await killed;
   });
 
+  it('checkpoints finished mailboxes only once enough was fetched since the last checkpoint', async () => {
+    // alice fetches ~1.5 KB, then bob ~200 KB; a finished mailbox is due after checkpointBytes/8.
+    for (const [checkpointBytes, expected] of [
+      [undefined, 0],
+      [1_000_000, 1],
+      [8_000, 2],
+    ] as const) {
+      const { repo, store, server, opts } = await setup();
+      seed(server);
+      const puts = store.counters.puts;
+      const over = { concurrency: 1, ...(checkpointBytes === undefined ? {} : { checkpointBytes }) };
+      const r = await runBackup(repo, opts(over));
+      expect(r.status).toBe('complete');
+      expect(r.checkpoints).toBe(expected);
+      // Without checkpoints: lock, data pack, tree pack, index, snapshot.
+      if (expected === 0) expect(store.counters.puts - puts).toBe(5);
+    }
+  });
+
   it('dry run: plans and counts, stores nothing', async () => {
     const { repo, store, server, opts } = await setup();
     seed(server);

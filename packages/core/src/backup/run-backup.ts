@@ -26,7 +26,12 @@ import {
 } from '../mail/snapshot.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import type { Repository } from '../repo/repository.js';
-import { CheckpointWriter, loadPreviousState, type PreviousMailbox } from './backup-checkpoint.js';
+import {
+  type CheckpointMailbox,
+  CheckpointWriter,
+  loadPreviousState,
+  type PreviousMailbox,
+} from './backup-checkpoint.js';
 import { emptyStats, MailboxPass, type MailboxStats } from './backup-mailbox.js';
 import type { BackupSource } from './backup-source.js';
 import { openImapBackupSource } from './imap-backup-source.js';
@@ -50,7 +55,10 @@ export interface RunBackupOptions {
   signal?: AbortSignal;
   host?: string;
   toolVersion: string;
-  /** Bytes fetched in one mailbox between two checkpoints (default 64 MiB). */
+  /**
+   * Bytes fetched in one mailbox between two checkpoints (default 64 MiB). A finished mailbox is
+   * checkpointed when an eighth of this was fetched since the last checkpoint, or a minute passed.
+   */
   checkpointBytes?: number;
   /** Attempts per mailbox (default 3) and the first backoff delay (default 2 s, doubling). */
   retry?: { attempts?: number; baseDelayMs?: number };
@@ -78,6 +86,8 @@ export interface BackupResult {
 }
 
 const DEFAULT_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/** A finished mailbox is checkpointed at least this often (and after checkpointBytes/8 fetched). */
+const CHECKPOINT_INTERVAL_MS = 60_000;
 
 export async function runBackup(repo: Repository, opts: RunBackupOptions): Promise<BackupResult> {
   const users = validateUsers(opts);
@@ -187,6 +197,9 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
 
 /** One mailbox with retries; never throws except INTERRUPTED-free bugs in bookkeeping. */
 class MailboxRunner {
+  /** Fetched bytes and time at the last checkpoint write. */
+  private lastCheckpoint = { bytes: 0, at: Date.now() };
+
   constructor(
     private readonly repo: Repository,
     private readonly opts: RunBackupOptions,
@@ -326,7 +339,7 @@ class MailboxRunner {
       state: 'ok',
     };
     if (id !== baseTree) {
-      await this.checkpoints.record({
+      const state = {
         user,
         tree: id,
         complete: true,
@@ -334,14 +347,32 @@ class MailboxRunner {
         messages: ref.messages,
         bytes: ref.bytes,
         capturedAt: new Date().toISOString(),
-      });
+      };
+      // Each checkpoint costs a flush (small packs), an index object and the checkpoint: for a tenant
+      // of many small mailboxes, only checkpoint once enough was fetched (or time passed) since the
+      // last one. What is not written is cheap to fetch again; an interrupt writes it anyway.
+      if (this.checkpointDue()) await this.checkpoint(state);
+      else this.checkpoints.note(state);
     }
     return ref;
   }
 
+  private checkpointDue(): boolean {
+    const every = this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES;
+    return (
+      this.progress.bytes - this.lastCheckpoint.bytes >= every / 8 ||
+      Date.now() - this.lastCheckpoint.at >= CHECKPOINT_INTERVAL_MS
+    );
+  }
+
+  private checkpoint(state: CheckpointMailbox): Promise<void> {
+    this.lastCheckpoint = { bytes: this.progress.bytes, at: Date.now() };
+    return this.checkpoints.record(state);
+  }
+
   private async recordPartial(user: string, tree: MailboxTree): Promise<void> {
     const id = await this.repo.saveTree(tree);
-    await this.checkpoints.record({
+    await this.checkpoint({
       user,
       tree: id,
       complete: false,
