@@ -156,6 +156,7 @@ describe('mailark restore --eml', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no message with UID 99');
     expect((await mailark(['restore', '--eml', join(dir, 'x')])).code).toBe(2);
+    expect((await mailark(['restore', 'abc', '--to-user', 'bob@ex', '--eml', join(dir, 'x')])).code).toBe(2);
     expect((await mailark(['restore', 'abc', '--user', 'alice@ex', '--eml', join(dir, 'x')])).code).toBe(2);
     const noImap = await mailark(['restore', `${first.slice(0, 8)}/alice@ex/INBOX/1/1`]);
     expect(noImap.code).toBe(2);

@@ -79,6 +79,11 @@ export const restore = defineCommand({
         },
       );
     }
+    if (args.eml !== undefined && (args.toUser !== undefined || args.toFolder !== undefined)) {
+      throw new MailarkError('USAGE', '--eml writes files: --to-user and --to-folder do not apply', {
+        hint: 'drop --to-user/--to-folder, or drop --eml to restore into a mailbox',
+      });
+    }
     const repo = await ctx.openRepository({ lock: 'shared' });
     const items = refs.length > 0 ? await resolveAll(repo, refs) : await scopeItems(repo, args);
     const opts = { dryRun: args.dryRun, reporter: ctx.output.progress, signal: ctx.signal };
