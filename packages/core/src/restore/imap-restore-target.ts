@@ -12,7 +12,13 @@ import { createHash } from 'node:crypto';
 import type { ImapEndpoint } from '../imap/imap-endpoint.js';
 import { type MailboxSession, openMailbox } from '../imap/imap-session.js';
 import { type Reporter, silentReporter } from '../progress.js';
-import type { AppendResult, RestoreConnector, RestoreTarget, TargetCopy, TargetFolder } from './restore-target.js';
+import type {
+  AppendResult,
+  RestoreConnector,
+  RestoreTarget,
+  TargetCopy,
+  TargetFolder,
+} from './restore-target.js';
 
 export interface ImapRestoreOptions {
   reporter?: Reporter;
@@ -20,7 +26,10 @@ export interface ImapRestoreOptions {
 }
 
 /** A connector that opens one verified session per target user on this endpoint. */
-export function imapRestoreConnector(endpoint: ImapEndpoint, opts: ImapRestoreOptions = {}): RestoreConnector {
+export function imapRestoreConnector(
+  endpoint: ImapEndpoint,
+  opts: ImapRestoreOptions = {},
+): RestoreConnector {
   return async (user) => {
     const session = await openMailbox(endpoint, user, {
       reporter: opts.reporter ?? silentReporter,
@@ -36,7 +45,12 @@ export function sessionTarget(session: MailboxSession): RestoreTarget {
     const out: TargetCopy[] = [];
     if (uids.length === 0) return out;
     for await (const m of session.fetchMessages(path, uids)) {
-      out.push({ uid: m.uid, size: m.size, sha256: createHash('sha256').update(m.body).digest('hex'), flags: m.flags });
+      out.push({
+        uid: m.uid,
+        size: m.size,
+        sha256: createHash('sha256').update(m.body).digest('hex'),
+        flags: m.flags,
+      });
     }
     return out;
   };
@@ -53,7 +67,9 @@ export function sessionTarget(session: MailboxSession): RestoreTarget {
       const listing = await session.listMessages(path);
       const uids = listing.messages.map((m) => m.uid);
       if (uids.length === 0) return [];
-      const same = (await session.fetchMeta(path, uids)).filter((m) => sizes.includes(m.size)).map((m) => m.uid);
+      const same = (await session.fetchMeta(path, uids))
+        .filter((m) => sizes.includes(m.size))
+        .map((m) => m.uid);
       return copies(path, same);
     },
     copies,

@@ -84,7 +84,9 @@ class FakeServer {
       },
       copiesBySize: async (path, sizes) => {
         this.call(`search-size ${path}`);
-        return (this.folders.get(path)?.messages ?? []).filter((m) => sizes.includes(m.body.length)).map(copyOf);
+        return (this.folders.get(path)?.messages ?? [])
+          .filter((m) => sizes.includes(m.body.length))
+          .map(copyOf);
       },
       copies: async (path, uids): Promise<TargetCopy[]> => {
         this.call(`fetch ${path}`);

@@ -172,9 +172,13 @@ async function restoreOne(
       ? (await session.copies(folder, [appended.uid]))[0]
       : await newestSameCopy(session, folder, entry.h.messageId, fp);
   if (copy === undefined) {
-    throw new MailarkError('IMAP_PROTOCOL', `the server accepted the message into "${folder}" but does not show it`, {
-      hint: 'look at the folder with a mail client; run the restore again to re-check (it will not duplicate)',
-    });
+    throw new MailarkError(
+      'IMAP_PROTOCOL',
+      `the server accepted the message into "${folder}" but does not show it`,
+      {
+        hint: 'look at the folder with a mail client; run the restore again to re-check (it will not duplicate)',
+      },
+    );
   }
   const verdict = compareCopy(fp, copy.sha256);
   if (verdict === 'different') {
@@ -206,14 +210,26 @@ function candidates(
     : session.copiesBySize(folder, candidateSizes(fp));
 }
 
-async function presentCopy(session: RestoreTarget, folder: string, messageId: string | undefined, fp: MessageFingerprint) {
+async function presentCopy(
+  session: RestoreTarget,
+  folder: string,
+  messageId: string | undefined,
+  fp: MessageFingerprint,
+) {
   return findPresent(fp, await candidates(session, folder, messageId, fp));
 }
 
 /** Without APPENDUID: the highest-UID copy that is this message (the one just appended), with flags. */
-async function newestSameCopy(session: RestoreTarget, folder: string, messageId: string | undefined, fp: MessageFingerprint) {
+async function newestSameCopy(
+  session: RestoreTarget,
+  folder: string,
+  messageId: string | undefined,
+  fp: MessageFingerprint,
+) {
   const found = await candidates(session, folder, messageId, fp);
-  const newest = found.filter((m) => compareCopy(fp, m.sha256) !== 'different').sort((a, b) => b.uid - a.uid)[0];
+  const newest = found
+    .filter((m) => compareCopy(fp, m.sha256) !== 'different')
+    .sort((a, b) => b.uid - a.uid)[0];
   return newest === undefined ? undefined : ((await session.copies(folder, [newest.uid]))[0] ?? newest);
 }
 
