@@ -2,27 +2,31 @@
  * Blob compression: a blob's stored plaintext is one format byte followed by its payload.
  *
  *   0  raw
- *   1  deflate-raw (RFC 1951), zlib level 6
+ *   1  deflate-raw (RFC 1951) — read only (early v1 repositories, e.g. the frozen v1 fixture)
+ *   2  brotli (RFC 7932), quality 1 — what v1 writes
  *
- * Measured on this machine (16 KiB pieces, the chunker's average size): the 75 fixture messages
- * compress to 0.186 with deflate-raw 6 and 0.181 with brotli q4 at about the same speed (~60 MB/s),
- * and 3.4 MB of synthetic mail with base64 attachments to 0.633 vs 0.632; deflate decompresses ~20%
- * faster. Brotli's gain (< 3%) does not pay for the slower reads, so v1 writes deflate-raw. The byte
- * leaves room for other formats. A blob that does not shrink is stored raw (already-compressed
- * attachments, tiny headers), so compression never costs space beyond the format byte.
+ * Why brotli q1: mail is mostly base64 attachments, on which deflate's match search finds nothing and
+ * crawls (~9-15 MB/s at any level on this machine), making compression the backup's bottleneck. On
+ * 16 KiB pieces (the chunker's average) of the fixtures plus base64 data, brotli q1 compresses ~3x
+ * faster than deflate 6 at the same ratio (0.717 both), and prose ~2x faster and tighter (0.030 vs
+ * 0.057). A blob that does not shrink is stored raw (already-compressed attachments, tiny headers), so
+ * compression never costs space beyond the format byte.
  */
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, constants, inflateRawSync } from 'node:zlib';
 import { corrupt } from './crypto.js';
 
 const RAW = 0;
 const DEFLATE = 1;
+const BROTLI = 2;
 /** Below this size deflate's framing eats any gain: store raw without trying. */
 const MIN_COMPRESS = 64;
 
 export function compress(plain: Uint8Array): Uint8Array {
   if (plain.byteLength >= MIN_COMPRESS) {
-    const packed = deflateRawSync(plain, { level: 6 });
-    if (packed.byteLength < plain.byteLength) return prefix(DEFLATE, packed);
+    const packed = brotliCompressSync(plain, {
+      params: { [constants.BROTLI_PARAM_QUALITY]: 1, [constants.BROTLI_PARAM_SIZE_HINT]: plain.byteLength },
+    });
+    if (packed.byteLength < plain.byteLength) return prefix(BROTLI, packed);
   }
   return prefix(RAW, plain);
 }
@@ -36,6 +40,12 @@ export function decompress(stored: Uint8Array, rawLength: number, what: string):
   else if (format === DEFLATE) {
     try {
       out = inflateRawSync(payload, { maxOutputLength: Math.max(rawLength, 1) });
+    } catch (err) {
+      throw corrupt(what, 'does not decompress', err);
+    }
+  } else if (format === BROTLI) {
+    try {
+      out = brotliDecompressSync(payload, { maxOutputLength: Math.max(rawLength, 1) });
     } catch (err) {
       throw corrupt(what, 'does not decompress', err);
     }

@@ -43,8 +43,8 @@ describe('repositoryStats', () => {
     const unique = new Set([...repo.indexEntries()].map((e) => e.id));
     expect(s.blobs.data.count + s.blobs.tree.count).toBe(unique.size);
     expect(s.blobs.duplicates).toBe(0);
-    // Mail compresses: raw plaintext is well above what is stored.
-    expect(s.compressionRatio).toBeGreaterThan(2);
+    // Mail compresses: raw plaintext is well above what is stored (brotli q1: ~1.93 on these 20).
+    expect(s.compressionRatio).toBeGreaterThan(1.8);
     expect(s.logical).toMatchObject({ snapshots: 2, messages: 80, messageBytes: 4 * bytes });
     // Four copies of each message (2 users × 2 snapshots), stored once and compressed.
     expect(s.logical.dedupRatio).toBeGreaterThan(8);
