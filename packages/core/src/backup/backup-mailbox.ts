@@ -10,7 +10,7 @@
  *   or a checkpoint resumes from it; a half-done folder is never marked with UIDNEXT/HIGHESTMODSEQ, so
  *   it is diffed (never carried) next time.
  */
-import { MailarkError } from '../errors.js';
+import { isMailarkError, MailarkError } from '../errors.js';
 import {
   type BlobId,
   type FolderNode,
@@ -124,7 +124,13 @@ export class MailboxPass {
       }
       // Deleted between LIST and STATUS: the folder is gone; the next run sees it so.
       if (status === undefined) continue;
-      this.done.push(await this.folder(source, f, base, status, prevByPath.get(f.path)));
+      try {
+        this.done.push(await this.folder(source, f, base, status, prevByPath.get(f.path)));
+      } catch (err) {
+        // Deleted while we were at it (RFC 5530 [NONEXISTENT]): it is gone, as the next LIST will say.
+        if (!folderGone(err)) throw err;
+        this.current = undefined;
+      }
     }
     const tree: MailboxTree = { v: SNAPSHOT_VERSION, user: this.o.user, folders: this.done };
     this.stats.folders = tree.folders.length;
@@ -322,6 +328,11 @@ export class MailboxPass {
     this.index = index;
     return index;
   }
+}
+
+/** The server says the folder does not exist (any more): RFC 5530 NONEXISTENT. */
+function folderGone(err: unknown): boolean {
+  return isMailarkError(err) && err.details?.responseCode === 'NONEXISTENT';
 }
 
 function baseNode(f: SourceFolder): FolderNode {

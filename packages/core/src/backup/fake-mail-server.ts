@@ -51,6 +51,8 @@ export class FakeMailServer {
   };
   /** Users whose login fails (IMAP_AUTH, not transient). */
   readonly refuse = new Set<string>();
+  /** Called after each STATUS round (e.g. to delete a folder before it is listed). */
+  afterStatus: ((user: string) => void) | undefined;
   /** Called before each body is served; may throw (fault injection) or stall. */
   beforeBody: ((user: string, uid: number, served: number) => Promise<void> | void) | undefined;
   private readonly accounts = new Map<string, Map<string, FakeFolder>>();
@@ -169,7 +171,12 @@ export class FakeMailServer {
 
   folder(user: string, path: string): FakeFolder {
     const f = this.account(user).get(path);
-    if (f === undefined) throw new Error(`no folder ${path}`);
+    if (f === undefined) {
+      throw new MailarkError('IMAP_PROTOCOL', `SELECT ${path} failed: Mailbox doesn't exist`, {
+        hint: 'the folder does not exist (any more) on the server',
+        details: { responseCode: 'NONEXISTENT' },
+      });
+    }
     return f;
   }
 }
@@ -218,6 +225,7 @@ class FakeSource implements BackupSource {
       if (this.condstore) s.highestModseq = String(f.modseq);
       out.set(p, s);
     }
+    this.server.afterStatus?.(this.user);
     return out;
   }
 

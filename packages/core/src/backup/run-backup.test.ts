@@ -248,6 +248,19 @@ describe('runBackup on a fake server', () => {
     expect(total / raw).toBeLessThan(0.2);
   });
 
+  it('skips a folder deleted during the run (NONEXISTENT) and completes', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    server.afterStatus = (user) => {
+      if (user === 'alice@example.com') server.deleteFolder(user, 'Sent');
+    };
+    const r = await runBackup(repo, opts());
+    expect(r.status).toBe('complete');
+    await expectMatchesServer(repo, server, r, ['alice@example.com', 'bob@example.com']);
+    const alice = await snapshotState(repo, r.snapshot as Snapshot, 'alice@example.com');
+    expect(alice?.has('Sent')).toBe(false);
+  });
+
   it('marks a failing mailbox, carries its last good tree as stale, and never drops it', async () => {
     const { repo, server, opts } = await setup();
     seed(server);
