@@ -47,7 +47,7 @@ describe('repositoryStats', () => {
     expect(s.compressionRatio).toBeGreaterThan(1.8);
     expect(s.logical).toMatchObject({ snapshots: 2, messages: 80, messageBytes: 4 * bytes });
     // Four copies of each message (2 users × 2 snapshots), stored once and compressed.
-    expect(s.logical.dedupRatio).toBeGreaterThan(8);
+    expect(s.logical.dedupRatio).toBeGreaterThan(7); // 4 copies × ~1.93 compression
     expect(s.logical.storedDataBytes).toBe(s.blobs.data.storedBytes);
 
     const one = await repositoryStats(repo, { snapshot: second.id.slice(0, 8) });
