@@ -186,6 +186,61 @@ describe('mailark-agent process', () => {
     await after.close();
   });
 
+  it("SIGKILL mid-backup: the dead agent's lock is stale and the next run removes it and completes", async () => {
+    const dir = tempDir('agent-kill-');
+    const imap = imapServer();
+    const users: TestUser[] = [newUser('kill-a'), newUser('kill-b'), newUser('kill-c')];
+    for (const [i, u] of users.entries()) {
+      await appendMessages(
+        u,
+        'INBOX',
+        [0, 1].map((j) => ({ raw: bigMessage(100 + i * 10 + j, 3) })),
+      );
+    }
+    const repoDir = join(dir, 'repo');
+    await (await Repository.init(new LocalDirStore(repoDir), PASSWORD, { kdf: TEST_KDF })).close();
+    writeFileSync(join(dir, 'repo.pass'), `${PASSWORD}\n`);
+    writeFileSync(join(dir, 'imap.pass'), `${imap.masterPassword}\n`);
+    const config = writeConfig(dir, {
+      http: { listen: '127.0.0.1:0' },
+      tenants: [
+        {
+          name: 'kill.example.test',
+          repository: repoDir,
+          passwordFile: join(dir, 'repo.pass'),
+          imap: { url: imap.url, adminUser: imap.masterUser, adminPasswordFile: join(dir, 'imap.pass') },
+          users: users.map((u) => u.user),
+          concurrency: 1,
+          schedule: { backup: '* * * * * *', check: null, prune: null },
+        },
+      ],
+    });
+    const daemon = agent(['--config', config]);
+    await waitFor(
+      'the first mailbox to be captured',
+      () => daemon.lines.some((l) => typeof l.user === 'string' && typeof l.fetchedBytes === 'number'),
+      daemon,
+    );
+    daemon.proc.kill('SIGKILL');
+    await daemon.exit;
+
+    const repo = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const locks = await repo.listLocks();
+    expect(locks).toEqual([
+      expect.objectContaining({ owner: 'mailark backup', pid: daemon.proc.pid, stale: true }),
+    ]);
+    expect(await repo.listSnapshots()).toEqual([]);
+
+    const once = agent(['run-once', '--config', config, '--tenant', 'kill.example.test']);
+    expect(await once.exit, once.stderr).toBe(0);
+    expect(once.lines.find((l) => String(l.msg).startsWith('removed 1 stale lock'))).toBeDefined();
+    // A new instance: the index was written by the run-once process after `repo` was opened.
+    const after = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    expect(await after.listLocks()).toEqual([]);
+    expect((await after.listSnapshots()).map((s) => s.snapshot.status)).toEqual(['complete']);
+    expect((await checkRepository(after, { readData: true })).errors).toEqual([]);
+  });
+
   it('config errors each give one clear message naming the field, exit 2', async () => {
     const dir = tempDir('agent-cfg-');
     writeFileSync(join(dir, 'pw'), 'x\n');
