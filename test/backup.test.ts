@@ -298,6 +298,21 @@ describe('backup against Dovecot', () => {
       return { code, stdout, stderr };
     };
     expect((await run(['init'])).code).toBe(0);
+    // A dry run plans (one message per good mailbox) and stores nothing.
+    const goodList = good.map((u) => u.user).join(',');
+    const dry = await run([
+      'backup',
+      '--imap',
+      s.url,
+      '--imap-user',
+      s.masterUser,
+      '--users',
+      goodList,
+      '--dry-run',
+    ]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('dry run: nothing stored; 2 messages would be fetched');
+    expect((await run(['snapshots', '--json'])).stdout.trim()).toBe('[]');
     const imap = [
       '--imap',
       s.url,
