@@ -16,7 +16,7 @@
  *    (fields x-user, x-authenticated-user, user, login) must equal the target user.
  */
 import { rootCertificates } from 'node:tls';
-import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import type { ImapFlow, ImapFlowOptions } from 'imapflow';
 import { MailarkError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import type { ImapEndpoint } from './imap-endpoint.js';
@@ -39,6 +39,13 @@ export interface Connection {
 
 const SERVER_IDENTITY_FIELDS = ['x-user', 'x-authenticated-user', 'user', 'login'];
 
+// imapflow costs ~250 ms CPU to load: only a command that talks IMAP pays it (find and restore --eml don't).
+let imapflowModule: Promise<typeof import('imapflow')> | undefined;
+function loadImapFlow(): Promise<typeof import('imapflow')> {
+  imapflowModule ??= import('imapflow');
+  return imapflowModule;
+}
+
 /** Connects, logs in as `user` per endpoint.auth, and verifies the session identity. */
 export async function connectAs(
   endpoint: ImapEndpoint,
@@ -51,6 +58,7 @@ export async function connectAs(
     });
   }
   const ctx = { url: endpoint.url, user, action: 'login', ...adminOf(endpoint) };
+  const { ImapFlow } = await loadImapFlow();
   const client = new ImapFlow(clientOptions(endpoint, user, opts));
   // imapflow emits 'error' on socket failures; an unheard 'error' event would crash the process.
   client.on('error', (err: unknown) => {
