@@ -13,7 +13,7 @@
  *    other calls may run between its iterations.
  */
 import { createHash } from 'node:crypto';
-import type { FetchMessageObject, ImapFlow, MailboxObject } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import { MailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import { DEFAULT_FETCH_PLAN, planFetch } from './fetch-plan.js';
@@ -21,13 +21,20 @@ import { type Connection, connectAs, type IdentityProof } from './imap-connect.j
 import type { ImapEndpoint } from './imap-endpoint.js';
 import { imapError } from './imap-errors.js';
 import { createFolderOps, listFolderInfos, statusOfFolders } from './imap-folders.js';
+import {
+  fetchBatch,
+  fetchLarge,
+  fetchMetaInfos,
+  fetchSizes,
+  listFolderMessages,
+  statusOf,
+} from './imap-messages.js';
 import { throwIfAborted, withRetry } from './imap-retry.js';
 import type {
   AppendOutcome,
   FetchedMessage,
   FolderInfo,
   ImapFolderStatus,
-  ListedMessage,
   MailboxSession,
   MessageListing,
   MessageMetaInfo,
@@ -35,9 +42,8 @@ import type {
   SessionCapabilities,
   SessionStats,
 } from './mailbox-session.js';
-import { normalizeMessageId, parseMessageIdHeader } from './message-id-header.js';
+import { normalizeMessageId } from './message-id-header.js';
 import { permittedFlags } from './permitted-flags.js';
-import { uidSetChunks } from './uid-set.js';
 
 export type * from './mailbox-session.js';
 
@@ -98,37 +104,7 @@ class ImapMailboxSession implements MailboxSession {
   listMessages(path: string, opts: { changedSince?: string } = {}): Promise<MessageListing> {
     return this.read(`list ${path}`, async (c) => {
       const status = await this.select(c, path, true);
-      const selectedPath = c.mailbox ? c.mailbox.path : path;
-      const useChanged =
-        opts.changedSince !== undefined && this.capabilities.condstore && status.highestModseq !== undefined;
-      const vanished: number[] = [];
-      const onExpunge = (ev: { path?: string; uid?: number; vanished?: boolean }) => {
-        if (ev.vanished && ev.uid !== undefined && ev.path === selectedPath) vanished.push(ev.uid);
-      };
-      const messages: ListedMessage[] = [];
-      c.on('expunge', onExpunge);
-      try {
-        const query = { uid: true, flags: true, modseq: this.capabilities.condstore };
-        const fetchOpts = useChanged
-          ? { uid: true, changedSince: BigInt(opts.changedSince ?? '0') }
-          : { uid: true };
-        for await (const m of c.fetch('1:*', query, fetchOpts)) messages.push(listed(m));
-      } finally {
-        c.off('expunge', onExpunge);
-      }
-      messages.sort((a, b) => a.uid - b.uid);
-      const listing: MessageListing = { status, messages };
-      if (opts.changedSince === undefined) return listing;
-      if (useChanged && this.capabilities.qresync) {
-        listing.vanished = [...new Set(vanished)].sort((a, b) => a - b);
-      } else if (useChanged) {
-        // CONDSTORE without QRESYNC: expunges show only as UIDs missing from the full list.
-        const all = await c.search({ all: true }, { uid: true });
-        listing.allUids = (Array.isArray(all) ? all : []).sort((a, b) => a - b);
-      } else {
-        listing.allUids = messages.map((m) => m.uid); // no CONDSTORE: the listing above is complete
-      }
-      return listing;
+      return listFolderMessages(c, status, this.capabilities, opts.changedSince);
     });
   }
 
@@ -136,40 +112,35 @@ class ImapMailboxSession implements MailboxSession {
     if (uids.length === 0) return;
     const sizes = await this.read(`sizes ${path}`, async (c) => {
       await this.select(c, path, true);
-      const out: Array<{ uid: number; size: number }> = [];
-      for (const set of uidSetChunks(uids)) {
-        for await (const m of c.fetch(set, { uid: true, size: true }, { uid: true })) {
-          out.push({ uid: m.uid, size: m.size ?? 0 });
-        }
-      }
-      return out;
+      return fetchSizes(c, uids);
     });
     const plan = { ...DEFAULT_FETCH_PLAN, ...this.opts.fetchPlan };
+    const where = { path, user: this.user };
     for (const step of planFetch(sizes, plan)) {
       throwIfAborted(this.opts.signal);
       if (step.kind === 'batch') {
         const batch = await this.read(`fetch ${path}`, async (c) => {
           await this.select(c, path, true);
-          const got: FetchedMessage[] = [];
-          const query = {
-            uid: true,
-            flags: true,
-            internalDate: true,
-            size: true,
-            source: true,
-            modseq: this.capabilities.condstore,
-          };
-          for (const set of uidSetChunks(step.uids)) {
-            for await (const m of c.fetch(set, query, { uid: true })) got.push(this.fetched(m, path));
-          }
-          return got.sort((a, b) => a.uid - b.uid);
+          return fetchBatch(c, step.uids, this.capabilities, where);
         });
+        for (const m of batch) this.stats.bytesFetched += m.size;
         yield* batch;
       } else {
-        const one = await this.read(`fetch ${path} UID ${step.uid}`, (c) =>
-          this.fetchLarge(c, path, step.uid, step.ranges),
-        );
-        if (one !== undefined) yield one;
+        const one = await this.read(`fetch ${path} UID ${step.uid}`, async (c) => {
+          await this.select(c, path, true);
+          this.reporter.log(
+            'debug',
+            `fetching ${path} UID ${step.uid} (${step.size} bytes) in ${step.ranges.length} pieces`,
+            {
+              user: this.user,
+            },
+          );
+          return fetchLarge(c, step.uid, step.ranges, this.capabilities, where, this.opts.signal);
+        });
+        if (one === undefined) continue; // expunged meanwhile
+        this.stats.bytesFetched += one.size;
+        this.stats.chunkedMessages++;
+        yield one;
       }
     }
   }
@@ -178,30 +149,7 @@ class ImapMailboxSession implements MailboxSession {
     return this.read(`meta ${path}`, async (c) => {
       if (uids.length === 0) return [];
       await this.select(c, path, true);
-      const out: MessageMetaInfo[] = [];
-      const query = {
-        uid: true,
-        size: true,
-        internalDate: true,
-        flags: true,
-        modseq: this.capabilities.condstore,
-        headers: ['message-id'],
-      };
-      for (const set of uidSetChunks(uids)) {
-        for await (const m of c.fetch(set, query, { uid: true })) {
-          const meta: MessageMetaInfo = {
-            uid: m.uid,
-            size: m.size ?? 0,
-            internalDate: dateOf(m),
-            flags: flagsOf(m),
-          };
-          const id = m.headers === undefined ? undefined : parseMessageIdHeader(m.headers);
-          if (id !== undefined) meta.messageId = id;
-          if (m.modseq !== undefined) meta.modseq = String(m.modseq);
-          out.push(meta);
-        }
-      }
-      return out.sort((a, b) => a.uid - b.uid);
+      return fetchMetaInfos(c, uids, this.capabilities);
     });
   }
 
@@ -372,101 +320,4 @@ class ImapMailboxSession implements MailboxSession {
     this.uidValidity.set(path, status.uidValidity);
     return status;
   }
-
-  private fetched(m: FetchMessageObject, path: string): FetchedMessage {
-    const body = m.source ?? Buffer.alloc(0);
-    const size = m.size ?? body.length;
-    if (body.length !== size) {
-      throw new MailarkError(
-        'IMAP_PROTOCOL',
-        `${path} UID ${m.uid}: got ${body.length} bytes, RFC822.SIZE says ${size}`,
-        {
-          hint: 'the server returned a truncated or altered message: run again; report the server if it persists',
-          details: { user: this.user, path, uid: m.uid },
-        },
-      );
-    }
-    this.stats.bytesFetched += body.length;
-    const out: FetchedMessage = { uid: m.uid, flags: flagsOf(m), internalDate: dateOf(m), size, body };
-    if (m.modseq !== undefined) out.modseq = String(m.modseq);
-    return out;
-  }
-
-  /** One large message, in BODY.PEEK[]<start.length> pieces into one buffer of RFC822.SIZE. */
-  private async fetchLarge(
-    c: ImapFlow,
-    path: string,
-    uid: number,
-    ranges: ReadonlyArray<{ start: number; length: number }>,
-  ): Promise<FetchedMessage | undefined> {
-    await this.select(c, path, true);
-    const query = {
-      uid: true,
-      flags: true,
-      internalDate: true,
-      size: true,
-      modseq: this.capabilities.condstore,
-    };
-    const meta = await c.fetchOne(String(uid), query, { uid: true });
-    if (!meta) return undefined; // expunged meanwhile
-    const size = meta.size ?? 0;
-    this.reporter.log('debug', `fetching ${path} UID ${uid} (${size} bytes) in ${ranges.length} pieces`, {
-      user: this.user,
-    });
-    const body = Buffer.alloc(size);
-    let filled = 0;
-    for (const r of ranges) {
-      throwIfAborted(this.opts.signal);
-      const piece = await c.fetchOne(
-        String(uid),
-        { uid: true, source: { start: r.start, maxLength: r.length } },
-        { uid: true },
-      );
-      if (!piece) return undefined;
-      const src = piece.source ?? Buffer.alloc(0);
-      if (r.start + src.length > size) {
-        throw new MailarkError(
-          'IMAP_PROTOCOL',
-          `${path} UID ${uid}: piece at ${r.start} overruns RFC822.SIZE ${size}`,
-          {
-            hint: 'the server returned more bytes than it announced: report the server',
-          },
-        );
-      }
-      src.copy(body, r.start);
-      filled += src.length;
-      if (src.length < r.length) break;
-    }
-    this.stats.chunkedMessages++;
-    return this.fetched(
-      { ...meta, source: filled === size ? body : body.subarray(0, filled) } as FetchMessageObject,
-      path,
-    );
-  }
-}
-
-function statusOf(mb: MailboxObject): ImapFolderStatus {
-  const s: ImapFolderStatus = {
-    uidValidity: String(mb.uidValidity),
-    uidNext: mb.uidNext,
-    messages: mb.exists,
-  };
-  if (mb.highestModseq !== undefined && !mb.noModseq) s.highestModseq = String(mb.highestModseq);
-  return s;
-}
-
-function listed(m: FetchMessageObject): ListedMessage {
-  const out: ListedMessage = { uid: m.uid, flags: flagsOf(m) };
-  if (m.modseq !== undefined) out.modseq = String(m.modseq);
-  return out;
-}
-
-/** Server flags, sorted, without \Recent (session-local, RFC 3501 §2.3.2: never stored or restored). */
-function flagsOf(m: FetchMessageObject): string[] {
-  return [...(m.flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent').sort();
-}
-
-function dateOf(m: FetchMessageObject): Date {
-  const d = m.internalDate;
-  return d instanceof Date ? d : new Date(d ?? 0);
 }
