@@ -46,6 +46,11 @@ const testCommands: MailarkCommand[] = [
       }),
   }),
   defineCommand({
+    command: 'hang',
+    describe: 'never finishes, and ignores the signal (a store request hung on a dead network)',
+    handler: () => new Promise(() => {}),
+  }),
+  defineCommand({
     command: 'secret',
     describe: 'reads the password and throws an error that contains it',
     handler: async (_args, ctx) => {
@@ -179,6 +184,17 @@ describe('runCli', () => {
     const aborted = new AbortController();
     aborted.abort();
     expect((await cli(['echo', 'x'], { signal: aborted.signal })).code).toBe(130);
+  });
+
+  it('gives up on a command that does not stop within the grace period after an interrupt', async () => {
+    const controller = new AbortController();
+    const pending = cli(['hang'], { signal: controller.signal, interruptGraceMs: 50 });
+    setTimeout(() => controller.abort(new MailarkError('INTERRUPTED', 'interrupted by SIGTERM')), 10);
+    const r = await pending;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toBe(
+      'warning: interrupted: stopping cleanly (interrupt again to stop at once)\nmailark: interrupted by SIGTERM\n',
+    );
   });
 
   it('refuses --password without echoing its value', async () => {

@@ -32,6 +32,8 @@ export interface CliIo {
   now?: () => number;
   /** Base for relative repository paths (default: process.cwd()). */
   cwd?: string;
+  /** After an interrupt, how long the command may take to stop cleanly (default 10 s; tests). */
+  interruptGraceMs?: number;
 }
 
 /** The version in packages/cli/package.json (one level above both src/ and dist/). */
@@ -87,19 +89,63 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const signal = io.signal ?? new AbortController().signal;
   const ctx = new RunContext({ args, output, env: io.env, signal, commandName: path, cwd: io.cwd });
 
-  let code: number;
-  try {
+  const work = (async () => {
     try {
       signal.throwIfAborted();
-      code = (await spec.handler!(args, ctx)) ?? EXIT.OK;
+      return (await spec.handler!(args, ctx)) ?? EXIT.OK;
     } finally {
       await ctx.close();
     }
+  })();
+  const interrupt = interruption(signal, output, io.interruptGraceMs ?? INTERRUPT_GRACE_MS);
+  let code: number;
+  try {
+    code = await Promise.race([work, interrupt.promise]);
   } catch (err) {
     return reportError(err, output, signal, ctx.secrets);
+  } finally {
+    interrupt.cancel();
   }
   output.progress.finish();
   return code;
+}
+
+/** How long a command may take to stop cleanly after SIGINT/SIGTERM before the CLI gives up on it. */
+const INTERRUPT_GRACE_MS = 10_000;
+
+/**
+ * Rejects INTERRUPTED once the signal has been aborted for `graceMs`. Operations watch the signal and
+ * stop cleanly (flush, release locks), but a store request hung on a dead network cannot be cancelled:
+ * the CLI must not wait minutes for its timeouts. Whatever was stored stays valid (objects are written
+ * whole, snapshots last), and a lock left behind by this process is stale as soon as it is gone.
+ */
+function interruption(
+  signal: AbortSignal,
+  output: Output,
+  graceMs: number,
+): { promise: Promise<never>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => {};
+  const promise = new Promise<never>((_resolve, reject) => {
+    onAbort = () => {
+      output.warn('interrupted: stopping cleanly (interrupt again to stop at once)');
+      timer = setTimeout(() => {
+        const reason: unknown = signal.reason;
+        reject(
+          reason instanceof MailarkError && reason.code === 'INTERRUPTED'
+            ? reason
+            : new MailarkError('INTERRUPTED', 'interrupted', { cause: reason }),
+        );
+      }, graceMs);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  const cancel = () => {
+    signal.removeEventListener('abort', onAbort);
+    if (timer !== undefined) clearTimeout(timer);
+  };
+  return { promise, cancel };
 }
 
 /** Prints an error (scrubbed of secrets) and returns its exit code. */
@@ -111,7 +157,9 @@ function reportError(err: unknown, output: Output, signal: AbortSignal, secrets:
   if (signal.aborted && e.code !== 'INTERRUPTED' && isAbort(err)) {
     e = new MailarkError('INTERRUPTED', 'interrupted', { cause: err });
   }
-  const scrub = (s: string) => secrets.reduce((acc, secret) => acc.split(secret).join('***'), s);
+  // Only secrets long enough not to mangle ordinary words (a 1-letter test password would).
+  const scrub = (s: string) =>
+    secrets.filter((x) => x.length >= 6).reduce((acc, secret) => acc.split(secret).join('***'), s);
   output.error(e.code, scrub(e.message), e.hint === undefined ? undefined : scrub(e.hint));
   if (output.verbose && !output.json && err instanceof Error && err.stack !== undefined) {
     output.diagnostic(scrub(err.stack));
@@ -275,6 +323,14 @@ function scanArgv(argv: readonly string[]): { json: boolean; quiet: boolean; pas
   };
 }
 
+/**
+ * The AWS SDK warns on every run under Node 20 that its releases after January 2027 need Node 22:
+ * true, but noise in every cron mail. Its own switch turns it off (set it to "false" to see it).
+ */
+function quietNodeVersionNotice(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}
+
 /** The process entry point (bin/mailark.js): real argv, streams, environment and signals. */
 export async function main(): Promise<void> {
   const controller = new AbortController();
@@ -286,6 +342,7 @@ export async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  quietNodeVersionNotice();
   const code = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

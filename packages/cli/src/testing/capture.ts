@@ -16,6 +16,7 @@ export interface RunOptions {
   signal?: AbortSignal;
   commands?: readonly MailarkCommand[];
   tty?: boolean;
+  interruptGraceMs?: number;
 }
 
 export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<CliRun> {
@@ -27,6 +28,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     env: opts.env ?? {},
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     ...(opts.commands === undefined ? {} : { commands: opts.commands }),
+    ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
   });
   return { code, stdout, stderr };
 }
