@@ -183,15 +183,31 @@ async function backup(
     result.snapshotId !== undefined &&
     !env.signal.aborted
   ) {
-    const f = await forgetSnapshots(repo, {
-      policy: t.retention,
-      tenant: t.name,
-      timeZone: env.timeZone,
-      reporter: env.reporter,
-      signal: env.signal,
-      lockOwner: 'mailark-agent forget',
-    });
-    report.forget = { removed: f.removed.length, kept: f.kept };
+    try {
+      const f = await forgetSnapshots(repo, {
+        policy: t.retention,
+        tenant: t.name,
+        timeZone: env.timeZone,
+        reporter: env.reporter,
+        signal: env.signal,
+        lockOwner: 'mailark-agent forget',
+      });
+      report.forget = { removed: f.removed.length, kept: f.kept };
+    } catch (err) {
+      // Someone else (a restore, a check from the CLI) holds the repository: retention waits a night.
+      if (isMailarkError(err, 'LOCKED')) env.reporter.log('warn', `retention skipped: ${err.message}`);
+      else if (isMailarkError(err, 'INTERRUPTED'))
+        env.reporter.log('warn', `retention interrupted: ${err.message}`);
+      else {
+        // The snapshot is saved, but retention is broken: that needs a human, so the job fails.
+        const f = failure(err);
+        report.outcome = 'failed';
+        report.error = {
+          code: f.error.code,
+          message: `snapshot saved, but retention (forget) failed: ${f.error.message}`,
+        };
+      }
+    }
   }
   return report;
 }

@@ -2,10 +2,11 @@
  * forget: apply a retention policy and delete the snapshot objects it does not keep. Only the
  * snapshot records go; the data they referenced stays until `prune`.
  *
- * Locking: forget takes a SHARED lock, like backup. Deleting a snapshot record never breaks a
- * concurrent backup (its parent's trees stay until prune, which needs the exclusive lock and so waits
- * for every shared holder) nor a concurrent restore (same reason). Two forgets at once delete
- * overlapping sets, which is idempotent.
+ * Locking: as restic, forget takes an EXCLUSIVE lock (a dry run a shared one). Deleting snapshot
+ * records under a running check or restore would make them report a snapshot that vanished under
+ * them; a backup would be harmless but is excluded too, so the rule stays simple: forget and prune
+ * refuse (LOCKED, naming the holder) while anything else holds the repository. The agent runs forget
+ * right after a backup, in the same job slot, so it never meets its own backups.
  */
 import { MailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
@@ -40,7 +41,8 @@ export interface ForgetResult {
 
 export async function forgetSnapshots(repo: Repository, opts: ForgetOptions): Promise<ForgetResult> {
   const reporter = opts.reporter ?? silentReporter;
-  const lock = opts.locked ? undefined : await repo.lock('shared', opts.lockOwner ?? 'mailark forget');
+  const mode = opts.dryRun ? 'shared' : 'exclusive';
+  const lock = opts.locked ? undefined : await repo.lock(mode, opts.lockOwner ?? 'mailark forget');
   try {
     let snapshots = await repo.listSnapshots();
     if (opts.tenant !== undefined) {

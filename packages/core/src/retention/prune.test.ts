@@ -92,6 +92,18 @@ describe('forget', () => {
     expect((await repo.listSnapshots()).map((s) => s.id)).toEqual([ids[2]]);
   });
 
+  it('refuses with LOCKED beside another holder (like restic); a dry run only needs a shared lock', async () => {
+    const { repo, store } = await threeDays();
+    const other = await Repository.open(store, 'pw');
+    const held = await other.lock('shared', 'mailark restore');
+    await expect(forgetSnapshots(repo, { policy: { last: 1 } })).rejects.toThrow(
+      /locked \(shared\) by mailark restore/,
+    );
+    expect((await forgetSnapshots(repo, { policy: { last: 1 }, dryRun: true })).removed).toHaveLength(2);
+    expect(await repo.listSnapshots()).toHaveLength(3);
+    await held.release();
+  });
+
   it('limits itself to one tenant, and names a tenant without snapshots', async () => {
     const { repo } = await newTestRepository();
     await saveTestSnapshot(repo, { a: { INBOX: [message(1, 10)] } }, '2024-05-01T02:00:00.000Z', 'one.test');
