@@ -12,6 +12,7 @@ describe('text formatting', () => {
       '123 GiB',
     ]);
     expect(formatCount(1234567)).toBe('1,234,567');
+    expect([0, 999, 1000, -1234567].map(formatCount)).toEqual(['0', '999', '1,000', '-1,234,567']);
     expect(formatTime('2024-05-01T02:00:03.123Z')).toBe('2024-05-01 02:00:03');
     expect(formatTime('not a date')).toBe('not a date');
   });

@@ -25,9 +25,13 @@ export function formatTime(iso: string | undefined): string {
   return d.toISOString().slice(0, 19).replace('T', ' ');
 }
 
-/** 12345 → "12,345" (fixed locale, so output does not depend on the machine). */
+/**
+ * 12345 → "12,345" (fixed, so output does not depend on the machine's locale). Not toLocaleString:
+ * its first call loads ICU locale data, ~150 ms of CPU at the end of every backup.
+ */
 export function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
+  if (!Number.isSafeInteger(n)) return String(n);
+  return String(n).replace(/\B(?=(\d{3})+$)/g, ',');
 }
 
 /** The first 8 hex digits of an id, as restic shows snapshot ids. */
