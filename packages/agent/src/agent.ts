@@ -64,7 +64,7 @@ export class Agent {
     this.alerter = new Alerter(this.config.alerts, new PinoReporter(this.logger));
   }
 
-  /** Starts HTTP, reads each repository's state, then starts the schedules. Returns the HTTP address. */
+  /** Starts HTTP and the schedules, then reads each repository's state. Returns the HTTP address. */
   async start(): Promise<{ host: string; port: number }> {
     this.http = await startHttpServer(this.config.http.host, this.config.http.port, {
       health: () => this.health(),
@@ -82,8 +82,9 @@ export class Agent {
       },
       'mailark-agent started',
     );
-    await Promise.all(this.config.tenants.map((t) => this.refresh(t)));
+    // Schedules first: a slow or unreachable store must not delay anyone's backup.
     this.scheduler.start();
+    await Promise.all(this.config.tenants.map((t) => this.refresh(t)));
     this.staleTimer = setInterval(() => void this.checkStale(), this.opts.staleCheckEveryMs ?? 60_000);
     this.staleTimer.unref();
     return this.http.address;
