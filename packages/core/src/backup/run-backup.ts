@@ -14,27 +14,23 @@
  *   interrupted run writes a checkpoint and no snapshot; checkpoints a snapshot supersedes are deleted.
  */
 import { hostname } from 'node:os';
-import { errorText, isMailarkError, MailarkError } from '../errors.js';
+import { errorText, MailarkError } from '../errors.js';
 import type { ImapEndpoint } from '../imap/imap-endpoint.js';
 import {
   type MailboxFailure,
   type MailboxRef,
-  type MailboxTree,
   SNAPSHOT_VERSION,
   type Snapshot,
   type TenantTree,
 } from '../mail/snapshot.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import type { Repository } from '../repo/repository.js';
-import {
-  type CheckpointMailbox,
-  CheckpointWriter,
-  loadPreviousState,
-  type PreviousMailbox,
-} from './backup-checkpoint.js';
-import { emptyStats, MailboxPass, type MailboxStats } from './backup-mailbox.js';
+import { CheckpointWriter, loadPreviousState, type PreviousMailbox } from './backup-checkpoint.js';
+import type { MailboxStats } from './backup-mailbox.js';
 import type { BackupSource } from './backup-source.js';
-import { openImapBackupSource } from './imap-backup-source.js';
+import { MailboxRunner } from './mailbox-runner.js';
+
+export { isTransient } from './mailbox-runner.js';
 
 export interface BackupUser {
   user: string;
@@ -84,10 +80,6 @@ export interface BackupResult {
   checkpoints: number;
   dryRun: boolean;
 }
-
-const DEFAULT_CHECKPOINT_BYTES = 64 * 1024 * 1024;
-/** A finished mailbox is checkpointed at least this often (and after checkpointBytes/8 fetched). */
-const CHECKPOINT_INTERVAL_MS = 60_000;
 
 export async function runBackup(repo: Repository, opts: RunBackupOptions): Promise<BackupResult> {
   const users = validateUsers(opts);
@@ -195,211 +187,6 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
   }
 }
 
-/** One mailbox with retries; never throws except INTERRUPTED-free bugs in bookkeeping. */
-class MailboxRunner {
-  /** Fetched bytes and time at the last checkpoint write. */
-  private lastCheckpoint = { bytes: 0, at: Date.now() };
-
-  constructor(
-    private readonly repo: Repository,
-    private readonly opts: RunBackupOptions,
-    private readonly reporter: Reporter,
-    private readonly checkpoints: CheckpointWriter,
-    private readonly progress: { done: number; messages: number; bytes: number },
-    private readonly total: number,
-  ) {}
-
-  async mailbox(u: BackupUser, prev: PreviousMailbox): Promise<{ result: MailboxResult; ref?: MailboxRef }> {
-    const t0 = Date.now();
-    const dryRun = this.opts.dryRun ?? false;
-    const attempts = Math.max(1, this.opts.retry?.attempts ?? 3);
-    const baseDelay = this.opts.retry?.baseDelayMs ?? 2000;
-    let pass: MailboxPass | undefined;
-    let attempt = 0;
-    const fail = (err: unknown): { result: MailboxResult } => {
-      const code = isMailarkError(err) ? err.code : 'INTERNAL';
-      this.reporter.log('error', `${u.user}: ${errorText(err)}`, { user: u.user, code });
-      this.tick(u.user);
-      return {
-        result: {
-          ...(pass?.stats ?? emptyStats()),
-          user: u.user,
-          state: 'failed',
-          error: { code, message: errorText(err) },
-          durationMs: Date.now() - t0,
-          attempts: attempt,
-        },
-      };
-    };
-    let start: MailboxTree | undefined;
-    const alsoKnown: MailboxTree[] = [];
-    const baseTree = prev.checkpoint?.tree ?? prev.snapshotRef?.tree;
-    try {
-      if (prev.checkpoint !== undefined) start = await this.repo.loadTree<MailboxTree>(prev.checkpoint.tree);
-      if (prev.snapshotRef !== undefined) {
-        const snapTree = await this.repo.loadTree<MailboxTree>(prev.snapshotRef.tree);
-        if (start === undefined) start = snapTree;
-        else alsoKnown.push(snapTree);
-      }
-    } catch (err) {
-      return fail(err);
-    }
-
-    for (;;) {
-      attempt++;
-      pass = new MailboxPass({
-        user: u.user,
-        repo: this.repo,
-        chunker: this.repo.config.chunker,
-        prev: start,
-        alsoKnown,
-        dryRun,
-        signal: this.opts.signal,
-        partialEvery: this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
-        onPartial: (tree) => this.recordPartial(u.user, tree),
-        onMessage: (bytes) => {
-          this.progress.messages++;
-          this.progress.bytes += bytes;
-          this.report(u.user);
-        },
-      });
-      try {
-        const tree = await this.withSource(u, (source) => (pass as MailboxPass).run(source));
-        const ref = dryRun ? undefined : await this.finish(u.user, tree, baseTree);
-        this.tick(u.user);
-        const s = pass.stats;
-        this.reporter.log(
-          'info',
-          `${u.user}: ${s.folders} folders, ${s.messages} messages; new ${s.newMessages}, flags ${s.changedFlags}, expunged ${s.expunged}, fetched ${s.fetchedBytes} B, stored ${s.storedBytes} B`,
-          { user: u.user, ...s },
-        );
-        const result: MailboxResult = {
-          ...s,
-          user: u.user,
-          state: 'ok',
-          durationMs: Date.now() - t0,
-          attempts: attempt,
-        };
-        return ref === undefined ? { result } : { result, ref };
-      } catch (err) {
-        const interrupted = this.opts.signal?.aborted === true;
-        const retry = !interrupted && attempt < attempts && isTransient(err);
-        if (!dryRun) {
-          // Keep what this attempt stored: for the retry, and (checkpointed) for the next run.
-          try {
-            const partial = await pass.partialTree();
-            if (retry) {
-              if (start !== undefined) alsoKnown.push(start);
-              start = partial;
-            } else if (pass.stats.fetchedMessages > 0 || interrupted) {
-              await this.recordPartial(u.user, partial);
-            }
-          } catch (inner) {
-            this.reporter.log('warn', `${u.user}: could not keep partial progress: ${errorText(inner)}`);
-          }
-        }
-        if (interrupted) return fail(new MailarkError('INTERRUPTED', `backup of ${u.user} interrupted`));
-        if (!retry) return fail(err);
-        const delay = baseDelay * 2 ** (attempt - 1);
-        this.reporter.log('warn', `${u.user}: ${errorText(err)}; retrying in ${Math.round(delay / 1000)} s`, {
-          user: u.user,
-          attempt,
-        });
-        await sleep(delay, this.opts.signal);
-      }
-    }
-  }
-
-  private async withSource<T>(u: BackupUser, f: (s: BackupSource) => Promise<T>): Promise<T> {
-    const open =
-      this.opts.openSource ??
-      ((user, signal) => {
-        // A per-user password means that user logs in as themself, whatever the tenant-wide form.
-        const ep =
-          user.password === undefined ? this.opts.endpoint : { ...this.opts.endpoint, auth: 'user' as const };
-        return openImapBackupSource(ep, user, { signal, reporter: this.reporter });
-      });
-    const source = await open(u, this.opts.signal);
-    try {
-      return await f(source);
-    } finally {
-      await source.close().catch(() => {});
-    }
-  }
-
-  /** Saves the finished tree; checkpoints it when it differs from where the run started. */
-  private async finish(user: string, tree: MailboxTree, baseTree: string | undefined): Promise<MailboxRef> {
-    const id = await this.repo.saveTree(tree);
-    const ref: MailboxRef = {
-      user,
-      tree: id,
-      folders: tree.folders.length,
-      messages: tree.folders.reduce((n, f) => n + f.messages, 0),
-      bytes: tree.folders.reduce((n, f) => n + f.bytes, 0),
-      state: 'ok',
-    };
-    if (id !== baseTree) {
-      const state = {
-        user,
-        tree: id,
-        complete: true,
-        folders: ref.folders,
-        messages: ref.messages,
-        bytes: ref.bytes,
-        capturedAt: new Date().toISOString(),
-      };
-      // Each checkpoint costs a flush (small packs), an index object and the checkpoint: for a tenant
-      // of many small mailboxes, only checkpoint once enough was fetched (or time passed) since the
-      // last one. What is not written is cheap to fetch again; an interrupt writes it anyway.
-      if (this.checkpointDue()) await this.checkpoint(state);
-      else this.checkpoints.note(state);
-    }
-    return ref;
-  }
-
-  private checkpointDue(): boolean {
-    const every = this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES;
-    return (
-      this.progress.bytes - this.lastCheckpoint.bytes >= every / 8 ||
-      Date.now() - this.lastCheckpoint.at >= CHECKPOINT_INTERVAL_MS
-    );
-  }
-
-  private checkpoint(state: CheckpointMailbox): Promise<void> {
-    this.lastCheckpoint = { bytes: this.progress.bytes, at: Date.now() };
-    return this.checkpoints.record(state);
-  }
-
-  private async recordPartial(user: string, tree: MailboxTree): Promise<void> {
-    const id = await this.repo.saveTree(tree);
-    await this.checkpoint({
-      user,
-      tree: id,
-      complete: false,
-      folders: tree.folders.length,
-      messages: tree.folders.reduce((n, f) => n + f.messages, 0),
-      bytes: tree.folders.reduce((n, f) => n + f.bytes, 0),
-      capturedAt: new Date().toISOString(),
-    });
-  }
-
-  private tick(user: string): void {
-    this.progress.done++;
-    this.report(user);
-  }
-
-  private report(current: string): void {
-    this.reporter.progress({
-      phase: 'backup',
-      done: this.progress.done,
-      total: this.total,
-      messages: this.progress.messages,
-      bytes: this.progress.bytes,
-      current,
-    });
-  }
-}
-
 /** The last good ref of a mailbox that failed in this run, marked stale. */
 function staleRef(
   user: string,
@@ -422,19 +209,6 @@ function staleRef(
   if (ref === undefined) return undefined;
   const staleFrom = ref.state === 'stale' ? ref.staleFrom : snapshotTime;
   return { ...ref, state: 'stale', ...(staleFrom === undefined ? {} : { staleFrom }) };
-}
-
-/**
- * Worth another attempt: connection trouble, NO/BYE/throttling, store timeouts. Not: wrong
- * credentials, a session that is not the user, corruption, bugs.
- */
-export function isTransient(err: unknown): boolean {
-  if (isMailarkError(err)) {
-    // The IMAP adapter marks what a retry may cure (BYE, [UNAVAILABLE], throttling, lost connection).
-    if (err.details?.transient !== undefined) return err.details.transient === true;
-    return err.code === 'IMAP_CONNECT' || err.code === 'STORE_UNREACHABLE';
-  }
-  return !(err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError);
 }
 
 function validateUsers(opts: RunBackupOptions): BackupUser[] {
@@ -475,17 +249,4 @@ async function pool<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
