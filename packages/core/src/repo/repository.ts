@@ -280,7 +280,8 @@ export class Repository implements TreeWriter, LockStore {
       id,
       snapshot: await this.loadSnapshot(id),
     }));
-    return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+    // Plain code-unit order (ISO times, hex ids): localeCompare's first call loads ICU data (~40 ms).
+    return out.sort((a, b) => byCodeUnits(a.snapshot.time, b.snapshot.time) || byCodeUnits(a.id, b.id));
   }
 
   async loadSnapshot(id: string): Promise<Snapshot> {
@@ -598,6 +599,10 @@ export class Repository implements TreeWriter, LockStore {
     if (sha256Hex(bytes) !== id) throw corrupt(key, 'does not match its id (damaged or truncated)');
     return bytes;
   }
+}
+
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 async function firstKey(store: ObjectStore, prefix: string): Promise<string | undefined> {
