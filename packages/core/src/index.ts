@@ -21,6 +21,8 @@ export * from './mail/diff-snapshots.js';
 export * from './mail/snapshot.js';
 export * from './mail/snapshot-tree.js';
 export * from './progress.js';
+export * from './store/cache-dir.js';
+export * from './store/cached-store.js';
 export * from './store/faulty-store.js';
 export * from './store/local-dir-store.js';
 export * from './store/memory-store.js';

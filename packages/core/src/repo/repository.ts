@@ -9,10 +9,12 @@
  *   snapshot only ever references blobs whose packs and index entries are already stored;
  * - a blob is stored once per repository (keyed id), and read back with one ranged GET of its pack.
  */
+import * as path from 'node:path';
 import { isMailarkError, MailarkError } from '../errors.js';
 import { type BlobId, canonicalJson, type Snapshot } from '../mail/snapshot.js';
 import type { TreeWriter } from '../mail/snapshot-tree.js';
 import { type Reporter, silentReporter } from '../progress.js';
+import { CachedStore } from '../store/cached-store.js';
 import type { ObjectStore, StoreCounters } from '../store/object-store.js';
 import { applyCapabilities, probeCapabilities } from '../store/probe.js';
 import { BlobIndex, encodeIndexObject, type IndexEntry, loadIndexObject } from './blob-index.js';
@@ -78,6 +80,11 @@ export interface OpenOptions {
   index?: 'strict' | 'lenient' | 'skip';
   /** Test hook: the host/pid/clock locks see. */
   lockEnv?: LockEnv;
+  /**
+   * Base directory of the local cache (see store/cache-dir.ts): index and snapshot objects are kept in
+   * `<cacheDir>/<repository id>/` and read from there on later opens. Absent: no cache.
+   */
+  cacheDir?: string;
 }
 
 /** Index objects load this many at a time: enough to hide S3 latency, few enough for memory. */
@@ -167,7 +174,7 @@ export class Repository implements TreeWriter, LockStore {
     const config = openConfig(master.encKey, sealedConfig, store.location);
     // The store may now rely on what init proved (S3: If-None-Match instead of HEAD-then-PUT).
     applyCapabilities(store, config.capabilities);
-    const repo = new Repository(store, config, id, master, opts);
+    const repo = new Repository(withCache(store, config.id, opts), config, id, master, opts);
     await repo.loadIndex(opts.index ?? 'strict');
     return repo;
   }
@@ -599,6 +606,20 @@ export class Repository implements TreeWriter, LockStore {
     if (sha256Hex(bytes) !== id) throw corrupt(key, 'does not match its id (damaged or truncated)');
     return bytes;
   }
+}
+
+/**
+ * The store behind a local cache of the objects that are immutable and named by the SHA-256 of their
+ * bytes (index, snapshots), when a cache directory is given. `repo.store` is then the CachedStore.
+ */
+function withCache(store: ObjectStore, repoId: string, opts: OpenOptions): ObjectStore {
+  // The id names a directory: only the 64 hex characters init writes.
+  if (opts.cacheDir === undefined || !/^[0-9a-f]{64}$/.test(repoId)) return store;
+  return new CachedStore(store, {
+    dir: path.join(opts.cacheDir, repoId),
+    prefixes: ['index/', 'snapshots/'],
+    reporter: opts.reporter ?? silentReporter,
+  });
 }
 
 function byCodeUnits(a: string, b: string): number {
