@@ -105,7 +105,9 @@ export const forget = defineCommand({
       ...(args.tenant === undefined ? {} : { tenant: args.tenant }),
     });
     printForget(ctx.output, result);
-    if (!args.prune) {
+    // As restic: --prune runs only when snapshots were (or, dry run, would be) removed.
+    if (!args.prune || result.removed.length === 0) {
+      if (args.prune) ctx.output.info('no snapshot removed: nothing to prune');
       ctx.output.result(forgetJson(result));
       return;
     }
