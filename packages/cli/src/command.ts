@@ -22,6 +22,8 @@ export interface GlobalOptions {
   s3PathStyle?: boolean | undefined;
   s3Region?: string | undefined;
   cacheDir?: string | undefined;
+  /** false with --no-cache. */
+  cache?: boolean | undefined;
 }
 
 /** 'message-id' → 'messageId', as yargs' camel-case expansion names options at run time. */

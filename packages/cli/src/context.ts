@@ -6,9 +6,17 @@
  *
  * Settings come from flags first, then the environment: -r/--repo or MAILARK_REPOSITORY,
  * --s3-endpoint/MAILARK_S3_ENDPOINT, --s3-path-style/MAILARK_S3_PATH_STYLE, --s3-region/MAILARK_S3_REGION,
- * --cache-dir/MAILARK_CACHE_DIR, and the password as password.ts describes.
+ * --cache-dir/MAILARK_CACHE_DIR (else the platform's cache directory; --no-cache for none), and the
+ * password as password.ts describes.
  */
-import { MailarkError, type ObjectStore, openStore, Repository, type ScryptParams } from '@mailark/core';
+import {
+  MailarkError,
+  type ObjectStore,
+  openStore,
+  Repository,
+  resolveCacheDir,
+  type ScryptParams,
+} from '@mailark/core';
 import type { GlobalOptions } from './command.js';
 import type { Output } from './output.js';
 import { type Env, REPOSITORY_PASSWORD, readPassword } from './password.js';
@@ -21,6 +29,11 @@ export interface OpenRepositoryOptions {
    * records them in repo.indexErrors (check), 'skip' loads no index (repair index).
    */
   index?: 'strict' | 'lenient' | 'skip';
+  /**
+   * false: read index and snapshot objects from the store, not the local cache (check must judge the
+   * store's own copies, as restic's check does). Default: the cache, unless --no-cache.
+   */
+  cache?: boolean;
 }
 
 export interface CommandContext {
@@ -30,7 +43,10 @@ export interface CommandContext {
   readonly env: Env;
   /** The command path as typed, e.g. 'key add' (used as the lock owner). */
   readonly commandName: string;
-  /** --cache-dir or MAILARK_CACHE_DIR (reserved for find's local catalog cache). */
+  /**
+   * The local cache's base directory: --cache-dir, MAILARK_CACHE_DIR, else the platform's (XDG);
+   * undefined with --no-cache or when none can be determined (no HOME). See core's resolveCacheDir.
+   */
   readonly cacheDir: string | undefined;
   /** -r/--repo or MAILARK_REPOSITORY; USAGE error with a hint when neither is set. */
   repositoryLocation(): string;
@@ -83,7 +99,11 @@ export class RunContext implements CommandContext {
     this.signal = opts.signal;
     this.commandName = opts.commandName;
     this.cwd = opts.cwd;
-    this.cacheDir = setting(opts.args.cacheDir, opts.env.MAILARK_CACHE_DIR);
+    this.cacheDir = resolveCacheDir({
+      flag: opts.args.cacheDir,
+      enabled: opts.args.cache !== false,
+      env: opts.env,
+    });
   }
 
   repositoryLocation(): string {
@@ -133,6 +153,7 @@ export class RunContext implements CommandContext {
     const repo = await Repository.open(store, password, {
       reporter: this.output.progress,
       ...(opts.index === undefined ? {} : { index: opts.index }),
+      ...(opts.cache === false || this.cacheDir === undefined ? {} : { cacheDir: this.cacheDir }),
     });
     this.defer(() => repo.close());
     if (opts.lock !== undefined) {

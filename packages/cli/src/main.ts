@@ -272,9 +272,17 @@ function globalOptions(y: Argv): Argv<GlobalOptions> {
       describe: 'path-style S3 addressing (env MAILARK_S3_PATH_STYLE)',
     })
     .option('s3-region', { type: 'string', describe: 'S3 region (env MAILARK_S3_REGION)' })
-    .option('cache-dir', { type: 'string', describe: 'local cache directory (env MAILARK_CACHE_DIR)' })
+    .option('cache-dir', {
+      type: 'string',
+      describe: 'local cache directory (env MAILARK_CACHE_DIR; default ~/.cache/mailark)',
+    })
+    .option('cache', {
+      type: 'boolean',
+      default: true,
+      describe: 'keep index and snapshot objects in a local cache (--no-cache: read all from the store)',
+    })
     .group(
-      ['repo', 'password-file', 's3-endpoint', 's3-path-style', 's3-region', 'cache-dir'],
+      ['repo', 'password-file', 's3-endpoint', 's3-path-style', 's3-region', 'cache-dir', 'cache'],
       'Repository options:',
     )
     .group(

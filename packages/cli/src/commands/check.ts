@@ -26,8 +26,9 @@ export const check = defineCommand({
         hint: 'e.g. --read-data-subset 10 verifies a tenth of the data',
       });
     }
-    // Lenient: a damaged index object is a finding to report, not a reason to stop.
-    const repo = await ctx.openRepository({ lock: 'shared', index: 'lenient' });
+    // Lenient: a damaged index object is a finding to report, not a reason to stop. No cache: check
+    // judges the store's own index and snapshot objects, not local copies of them.
+    const repo = await ctx.openRepository({ lock: 'shared', index: 'lenient', cache: false });
     const report = await checkRepository(repo, {
       reporter: ctx.output.progress,
       ...(args.readData ? { readData: true } : {}),
