@@ -225,6 +225,7 @@ async function parse(argv: readonly string[], commands: readonly MailarkCommand[
       failure ??= msg ?? errorText(err);
     });
   for (const spec of commands) y = register(y, spec, '');
+  skipHelpCache(y);
 
   await y.parseAsync([...argv], {}, (_err, _args, out) => {
     text = out;
@@ -233,6 +234,19 @@ async function parse(argv: readonly string[], commands: readonly MailarkCommand[
   if (invocation !== undefined) return { kind: 'run', invocation };
   if (text !== '') return { kind: 'text', text };
   return { kind: 'usage', message: 'no command given', path: '' };
+}
+
+/**
+ * yargs renders the chosen command's whole help text after its handler ran, only to have it ready
+ * should an async handler fail (ours only record the choice and cannot): ~100-200 ms of CPU at every
+ * start, mostly in string-width. Help that is asked for (--help, usage errors) is rendered as before.
+ */
+function skipHelpCache(y: Argv<GlobalOptions>): void {
+  const internals = (y as unknown as { getInternalMethods?: () => { getUsageInstance?: () => unknown } })
+    .getInternalMethods?.()
+    .getUsageInstance?.() as { cacheHelpMessage?: () => void } | undefined;
+  // A later yargs without these internals just keeps its default behaviour.
+  if (typeof internals?.cacheHelpMessage === 'function') internals.cacheHelpMessage = () => {};
 }
 
 function globalOptions(y: Argv): Argv<GlobalOptions> {
