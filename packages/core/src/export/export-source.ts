@@ -1,0 +1,73 @@
+/**
+ * What an export reads from: a snapshot in a repository (snapshot-export-source.ts) or a live IMAP
+ * server (imap-export-source.ts). The writers see only this interface, so both produce the same layout.
+ *
+ * Contract:
+ * - stable order: users sorted, each user's folders sorted by path, each folder's messages in
+ *   ascending UID order; two exports of the same snapshot write the same entries in the same order;
+ * - bounded memory: messages() yields bodies one at a time (a source may read a few ahead within a
+ *   byte budget to hide latency), never a whole folder;
+ * - exact bytes: `bytes` is what BODY.PEEK[] returned (snapshot: checked against its SHA-256 on read),
+ *   and entry.size/sha256 describe exactly those bytes.
+ */
+import type { ExportOrigin } from './manifest.js';
+
+/** A folder as LIST described it (the FolderNode fields an export needs). */
+export interface ExportFolder {
+  /** Unicode path with the server's delimiter, e.g. "Projets/Été 2024"; INBOX is "INBOX". */
+  path: string;
+  /** The name as the server sent it (modified UTF-7). */
+  rawPath: string;
+  delimiter: string;
+  flags: string[];
+  specialUse?: string;
+  subscribed: boolean;
+  /** false for \Noselect parents: kept in folders.jsonl, never holds messages. */
+  selectable: boolean;
+  uidValidity?: string;
+  uidNext?: number;
+  /** Counts when known before reading (snapshot), for progress. */
+  messages?: number;
+  bytes?: number;
+}
+
+export interface ExportEntry {
+  uid: number;
+  size: number;
+  sha256: string;
+  /** ISO 8601 UTC. */
+  internalDate: string;
+  /** System flags, sorted. */
+  flags: string[];
+  /** Keywords, sorted. */
+  keywords: string[];
+}
+
+export interface ExportMessage {
+  entry: ExportEntry;
+  bytes: Uint8Array;
+}
+
+export interface ExportMailbox {
+  readonly user: string;
+  /** Every folder, sorted by path, \Noselect parents included. */
+  folders(): Promise<ExportFolder[]>;
+  /** The keywords set on any message of the folder, sorted (Maildir letters are assigned before writing). */
+  keywords(folder: ExportFolder): Promise<string[]>;
+  /** The folder's messages, ascending UID, with their exact bytes. */
+  messages(folder: ExportFolder, signal?: AbortSignal): AsyncIterable<ExportMessage>;
+  close(): Promise<void>;
+}
+
+export interface ExportSource {
+  readonly tenant: string;
+  readonly origin: ExportOrigin;
+  /** The mailboxes, sorted. */
+  users(): Promise<string[]>;
+  /** Message count and bytes of these users when known up front (progress, ETA, S3 part size). */
+  totals(users: readonly string[]): Promise<{ messages: number; bytes: number } | undefined>;
+  /** Warnings about a user's data to show before exporting it (e.g. a stale mailbox in a partial snapshot). */
+  notes?(user: string): Promise<string[]>;
+  openMailbox(user: string): Promise<ExportMailbox>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,143 @@
+/**
+ * An ExportSource over one snapshot of a repository: the tree gives users, folders and entries; each
+ * message's bytes are reassembled from its content blobs and checked against its SHA-256
+ * (readMessageBytes), a few messages ahead within a byte budget so a remote store's latency hides.
+ */
+import { MailarkError } from '../errors.js';
+import type { FolderNode, MailboxRef, MessagePage, Snapshot } from '../mail/snapshot.js';
+import { loadMailboxTree, loadTenantTree, readMessageBytes, type TreeReader } from '../mail/snapshot-tree.js';
+import type { ExportFolder, ExportMailbox, ExportMessage, ExportSource } from './export-source.js';
+import type { ExportOrigin } from './manifest.js';
+import { readAhead } from './read-ahead.js';
+
+export interface SnapshotSourceOptions {
+  /** Where the repository is (for export.json and README), never a secret. */
+  repository?: string;
+  /** Read-ahead per folder (default 8 messages / 32 MiB). */
+  readAhead?: { items?: number; weight?: number };
+}
+
+export class SnapshotExportSource implements ExportSource {
+  readonly tenant: string;
+  readonly origin: ExportOrigin;
+  private refs: Promise<MailboxRef[]> | undefined;
+
+  constructor(
+    private readonly repo: TreeReader,
+    snapshotId: string,
+    private readonly snapshot: Snapshot,
+    private readonly opts: SnapshotSourceOptions = {},
+  ) {
+    this.tenant = snapshot.tenant;
+    this.origin = {
+      kind: 'snapshot',
+      snapshotId,
+      time: snapshot.time,
+      ...(opts.repository === undefined ? {} : { repository: opts.repository }),
+    };
+  }
+
+  private mailboxRefs(): Promise<MailboxRef[]> {
+    this.refs ??= loadTenantTree(this.repo, this.snapshot).then((t) => t.mailboxes);
+    return this.refs;
+  }
+
+  async users(): Promise<string[]> {
+    return (await this.mailboxRefs()).map((r) => r.user).sort();
+  }
+
+  async totals(users: readonly string[]): Promise<{ messages: number; bytes: number }> {
+    const refs = (await this.mailboxRefs()).filter((r) => users.includes(r.user));
+    return {
+      messages: refs.reduce((n, r) => n + r.messages, 0),
+      bytes: refs.reduce((n, r) => n + r.bytes, 0),
+    };
+  }
+
+  async notes(user: string): Promise<string[]> {
+    const ref = (await this.mailboxRefs()).find((r) => r.user === user);
+    if (ref?.state !== 'stale') return [];
+    return [
+      `${user}: this snapshot could not capture the mailbox; its content is from ${ref.staleFrom ?? 'an earlier snapshot'}`,
+    ];
+  }
+
+  async openMailbox(user: string): Promise<ExportMailbox> {
+    const ref = (await this.mailboxRefs()).find((r) => r.user === user);
+    if (ref === undefined) {
+      throw new MailarkError('NOT_FOUND', `mailbox ${user} is not in snapshot ${this.shortId()}`, {
+        hint: 'list the mailboxes of the snapshot with "mailark ls", and check the spelling of --users',
+      });
+    }
+    const tree = await loadMailboxTree(this.repo, ref);
+    const nodes = new Map(tree.folders.map((f) => [f.path, f]));
+    const repo = this.repo;
+    const limits = this.opts.readAhead ?? {};
+    const pagesOf = (folder: ExportFolder): FolderNode => {
+      const node = nodes.get(folder.path);
+      if (node === undefined) throw new Error(`folder ${folder.path} is not in the mailbox tree`);
+      return node;
+    };
+    async function* entries(node: FolderNode) {
+      for (const id of node.pages) yield* (await repo.loadTree<MessagePage>(id)).entries;
+    }
+    return {
+      user,
+      async folders() {
+        return [...tree.folders].sort(byPath).map(toExportFolder);
+      },
+      async keywords(folder) {
+        const set = new Set<string>();
+        for await (const e of entries(pagesOf(folder))) for (const k of e.keywords) set.add(k);
+        return [...set].sort();
+      },
+      messages(folder, signal) {
+        return readAhead(
+          entries(pagesOf(folder)),
+          async (e): Promise<ExportMessage> => {
+            signal?.throwIfAborted();
+            const bytes = await readMessageBytes(repo, e);
+            const entry = {
+              uid: e.uid,
+              size: e.size,
+              sha256: e.sha256,
+              internalDate: e.internalDate,
+              flags: e.flags,
+              keywords: e.keywords,
+            };
+            return { entry, bytes };
+          },
+          (e) => e.size,
+          limits,
+        );
+      },
+      async close() {},
+    };
+  }
+
+  async close(): Promise<void> {}
+
+  private shortId(): string {
+    return this.origin.kind === 'snapshot' ? this.origin.snapshotId.slice(0, 8) : '';
+  }
+}
+
+function byPath(a: { path: string }, b: { path: string }): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
+
+function toExportFolder(f: FolderNode): ExportFolder {
+  return {
+    path: f.path,
+    rawPath: f.rawPath,
+    delimiter: f.delimiter,
+    flags: f.flags,
+    ...(f.specialUse === undefined ? {} : { specialUse: f.specialUse }),
+    subscribed: f.subscribed,
+    selectable: f.selectable,
+    ...(f.uidValidity === undefined ? {} : { uidValidity: f.uidValidity }),
+    ...(f.uidNext === undefined ? {} : { uidNext: f.uidNext }),
+    messages: f.messages,
+    bytes: f.bytes,
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * A tar (POSIX ustar + pax) or tar.gz archive on a ByteOutput, with tar-stream. Every entry's size is in
+ * its header, so entries are written as they come and nothing is buffered whole; names longer than
+ * ustar allows, or not ASCII, get a pax `path` record (GNU tar, bsdtar and Python read them), sizes
+ * beyond 8 GiB the base-256 form GNU tar reads.
+ *
+ * Backpressure: tar-stream calls an entry's callback only once its bytes were pushed into the pack,
+ * and the pack only takes more when the output drained; every add awaits that callback, and also the
+ * pipeline's failure, so a dead output (disk full, S3 error) surfaces at once instead of hanging.
+ */
+import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { type Header, type Pack, pack } from 'tar-stream';
+import type { ArchiveSink, EntryOptions, SinkResult } from './archive-sink.js';
+import { type ByteOutput, fileError } from './byte-output.js';
+
+export class TarSink implements ArchiveSink {
+  readonly kind: 'tar' | 'tgz';
+  readonly location: string;
+  private readonly pack: Pack;
+  private readonly done: Promise<void>;
+  private readonly failed: Promise<never>;
+  private failure: unknown;
+
+  private constructor(
+    private readonly output: ByteOutput,
+    gzipLevel: number | undefined,
+  ) {
+    this.kind = gzipLevel === undefined ? 'tar' : 'tgz';
+    this.location = output.location;
+    this.pack = pack();
+    const stages: NodeJS.ReadWriteStream[] =
+      gzipLevel === undefined ? [] : [createGzip({ level: gzipLevel, chunkSize: 64 * 1024 })];
+    this.done = pipeline([this.pack as unknown as NodeJS.ReadableStream, ...stages, output.writable]);
+    this.failed = this.done.then(
+      () => new Promise<never>(() => {}),
+      (err) => {
+        this.failure = fileError(this.location, err);
+        throw this.failure;
+      },
+    );
+    this.failed.catch(() => {});
+  }
+
+  /** A tar archive on `output`, gzip-compressed at `gzipLevel` when given. */
+  static open(output: ByteOutput, gzipLevel?: number): TarSink {
+    return new TarSink(output, gzipLevel);
+  }
+
+  addDirectory(path: string, opts: EntryOptions): Promise<void> {
+    return this.entry({ name: `${path}/`, type: 'directory', mode: 0o700, mtime: clampDate(opts.mtime) });
+  }
+
+  addFile(path: string, data: Uint8Array, opts: EntryOptions): Promise<void> {
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    return this.entry({ name: path, size: buf.length, mode: 0o600, mtime: clampDate(opts.mtime) }, buf);
+  }
+
+  async addStream(
+    path: string,
+    size: number,
+    data: AsyncIterable<Uint8Array>,
+    opts: EntryOptions,
+  ): Promise<void> {
+    this.throwIfFailed();
+    let sink!: ReturnType<Pack['entry']>;
+    const entryDone = new Promise<void>((resolve, reject) => {
+      sink = this.pack.entry({ name: path, size, mode: 0o600, mtime: clampDate(opts.mtime) }, (err) =>
+        err ? reject(err) : resolve(),
+      );
+    });
+    for await (const chunk of data) {
+      if (!sink.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) {
+        await Promise.race([once(sink as unknown as NodeJS.EventEmitter, 'drain'), this.failed]);
+      }
+    }
+    sink.end(undefined);
+    await Promise.race([entryDone, this.failed]);
+  }
+
+  async finish(): Promise<SinkResult> {
+    this.throwIfFailed();
+    this.pack.finalize();
+    await this.done.catch((err) => {
+      throw fileError(this.location, err);
+    });
+    const out = await this.output.finish();
+    return { location: this.output.location, bytes: out.bytes, sha256: out.sha256 };
+  }
+
+  async abort(reason: unknown): Promise<void> {
+    this.pack.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+    await this.done.catch(() => {});
+    await this.output.abort(reason);
+  }
+
+  private entry(header: Partial<Header> & Pick<Header, 'name'>, buf?: Buffer): Promise<void> {
+    this.throwIfFailed();
+    const added = new Promise<void>((resolve, reject) => {
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (buf === undefined) this.pack.entry(header, cb);
+      else this.pack.entry(header, buf, cb);
+    });
+    return Promise.race([added, this.failed]);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+/** tar cannot hold times before 1970 in its octal field. */
+function clampDate(d: Date): Date {
+  return Number.isNaN(d.getTime()) || d.getTime() < 0 ? new Date(0) : d;
+}
