@@ -103,7 +103,7 @@ class ImapMailboxSession implements MailboxSession {
 
   listMessages(path: string, opts: { changedSince?: string } = {}): Promise<MessageListing> {
     return this.read(`list ${path}`, async (c) => {
-      const status = await this.select(c, path, true);
+      const status = await this.select(c, path, true, true);
       return listFolderMessages(c, status, this.capabilities, opts.changedSince);
     });
   }
@@ -302,7 +302,17 @@ class ImapMailboxSession implements MailboxSession {
   }
 
   /** SELECT/EXAMINE and the folder's status; refuses a UIDVALIDITY that changed within this session. */
-  private async select(c: ImapFlow, path: string, readOnly: boolean): Promise<ImapFolderStatus> {
+  private async select(
+    c: ImapFlow,
+    path: string,
+    readOnly: boolean,
+    fresh = false,
+  ): Promise<ImapFolderStatus> {
+    // Batches of one fetchMessages() keep the folder selected: no EXAMINE round trip per batch. A new
+    // connection has nothing selected, so the UIDVALIDITY check below always runs after a reconnect.
+    const current = c.mailbox;
+    if (!fresh && current && current.path === path && (readOnly || !current.readOnly))
+      return statusOf(current);
     const mb = await c.mailboxOpen(path, { readOnly });
     const status = statusOf(mb);
     const seen = this.uidValidity.get(path);
