@@ -28,6 +28,8 @@ export interface AgentOptions {
   now?: () => number;
   /** How often staleness is evaluated for alerts (default 60 s). */
   staleCheckEveryMs?: number;
+  /** Base directory of the local index/snapshot cache (core's resolveCacheDir); undefined: no cache. */
+  cacheDir?: string | undefined;
 }
 
 export class Agent {
@@ -165,6 +167,7 @@ export class Agent {
       signal,
       timeZone: this.config.timeZone,
       toolVersion: this.opts.toolVersion,
+      cacheDir: this.opts.cacheDir,
     });
     const endedAt = this.now();
     const status = this.statuses.get(job.tenant) as TenantStatus;
@@ -219,7 +222,11 @@ export class Agent {
   private async refresh(t: TenantConfig): Promise<void> {
     const status = this.statuses.get(t.name) as TenantStatus;
     try {
-      const facts = await readRepositoryFacts(t, new PinoReporter(this.logger.child({ tenant: t.name })));
+      const facts = await readRepositoryFacts(
+        t,
+        new PinoReporter(this.logger.child({ tenant: t.name })),
+        this.opts.cacheDir,
+      );
       status.snapshots = facts.snapshots;
       status.repositoryBytes = facts.repositoryBytes;
       if (facts.newestComplete !== undefined) status.newestComplete = facts.newestComplete;

@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type ErrorCode, exitCodeFor, isMailarkError, MailarkError } from '@mailark/core';
+import { type ErrorCode, exitCodeFor, isMailarkError, MailarkError, resolveCacheDir } from '@mailark/core';
 import { Agent } from './agent.js';
 import { type AgentConfig, type JobKind, loadAgentConfig } from './agent-config.js';
 import { createLogger } from './pino-reporter.js';
@@ -73,13 +73,16 @@ export async function runAgentCli(
     }
     const config = loadAgentConfig(values.config ?? io.env.MAILARK_AGENT_CONFIG ?? '/etc/mailark/agent.yaml');
     if (command === 'validate') return validate(config, io);
-    if (command === 'run-once') return await runOnce(config, values.tenant, values.job, signals);
+    // The local cache of index and snapshot objects: MAILARK_CACHE_DIR (the systemd unit sets it),
+    // else $XDG_CACHE_HOME/mailark or ~/.cache/mailark.
+    const cacheDir = resolveCacheDir({ env: io.env });
+    if (command === 'run-once') return await runOnce(config, values.tenant, values.job, signals, cacheDir);
     if (values.tenant !== undefined || values.job !== undefined) {
       throw new MailarkError('USAGE', '--tenant and --job go with run-once', {
         hint: 'mailark-agent run-once --tenant T',
       });
     }
-    return await daemon(config, signals);
+    return await daemon(config, signals, cacheDir);
   } catch (err) {
     return reportError(err, io);
   }
@@ -116,6 +119,7 @@ async function runOnce(
   tenant: string | undefined,
   job: string | undefined,
   signals: NodeJS.EventEmitter,
+  cacheDir: string | undefined,
 ) {
   const names = config.tenants.map((t) => t.name);
   if (tenant === undefined || !names.includes(tenant)) {
@@ -133,7 +137,12 @@ async function runOnce(
       hint: 'use --job backup, light, check or prune',
     });
   }
-  const agent = new Agent({ config, logger: createLogger(config.logLevel), toolVersion: AGENT_VERSION });
+  const agent = new Agent({
+    config,
+    logger: createLogger(config.logLevel),
+    toolVersion: AGENT_VERSION,
+    cacheDir,
+  });
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   signals.on('SIGTERM', onSignal);
@@ -152,9 +161,13 @@ async function runOnce(
   }
 }
 
-async function daemon(config: AgentConfig, signals: NodeJS.EventEmitter): Promise<number> {
+async function daemon(
+  config: AgentConfig,
+  signals: NodeJS.EventEmitter,
+  cacheDir: string | undefined,
+): Promise<number> {
   const logger = createLogger(config.logLevel);
-  const agent = new Agent({ config, logger, toolVersion: AGENT_VERSION });
+  const agent = new Agent({ config, logger, toolVersion: AGENT_VERSION, cacheDir });
   let stopped: Promise<boolean> | undefined;
   let resolveExit: (code: number) => void = () => {};
   const exit = new Promise<number>((r) => {

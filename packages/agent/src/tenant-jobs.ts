@@ -10,7 +10,9 @@
  * process that is gone (an agent killed by SIGKILL or a power cut) or has not been refreshed for
  * 30 minutes (core's lock rules), so a dead agent never blocks the next night. After each job the
  * repository is read again for the facts health and metrics report (snapshots, newest complete
- * snapshot, size).
+ * snapshot, size). Index and snapshot objects are read through the local cache when the agent has a
+ * cache directory (MAILARK_CACHE_DIR, as the systemd unit sets), except by check, which judges the
+ * store's own copies.
  */
 import {
   type BackupResult,
@@ -38,6 +40,8 @@ export interface JobEnv {
   /** Zone of retention's calendar buckets. */
   timeZone: string;
   toolVersion: string;
+  /** Base directory of the local cache (core's resolveCacheDir); undefined: no cache. */
+  cacheDir?: string | undefined;
 }
 
 export interface JobReport {
@@ -57,8 +61,12 @@ export interface RepositoryFacts {
   repositoryBytes: number;
 }
 
-/** Opens the tenant's repository with its password file; the caller closes it. */
-export async function openTenantRepository(t: TenantConfig, reporter: Reporter): Promise<Repository> {
+/** Opens the tenant's repository with its password file (through the cache in `cacheDir`, if any); the caller closes it. */
+export async function openTenantRepository(
+  t: TenantConfig,
+  reporter: Reporter,
+  cacheDir?: string,
+): Promise<Repository> {
   const password = await readSecretFile(t.passwordFile, 'repository password');
   const store = await openStore(t.repository, {
     ...(t.s3.endpoint === undefined ? {} : { s3Endpoint: t.s3.endpoint }),
@@ -66,7 +74,10 @@ export async function openTenantRepository(t: TenantConfig, reporter: Reporter):
     ...(t.s3.pathStyle === undefined ? {} : { s3PathStyle: t.s3.pathStyle }),
   });
   try {
-    return await Repository.open(store, password, { reporter });
+    return await Repository.open(store, password, {
+      reporter,
+      ...(cacheDir === undefined ? {} : { cacheDir }),
+    });
   } catch (err) {
     await store.close();
     throw err;
@@ -77,7 +88,7 @@ export async function openTenantRepository(t: TenantConfig, reporter: Reporter):
 export async function runTenantJob(t: TenantConfig, kind: JobKind, env: JobEnv): Promise<JobReport> {
   let repo: Repository | undefined;
   try {
-    repo = await openTenantRepository(t, env.reporter);
+    repo = await openTenantRepository(t, env.reporter, kind === 'check' ? undefined : env.cacheDir);
     const stale = await repo.removeStaleLocks();
     if (stale.length > 0)
       env.reporter.log('warn', `removed ${stale.length} stale lock(s) of dead processes`, { locks: stale });
@@ -237,8 +248,12 @@ async function check(repo: Repository, t: TenantConfig, env: JobEnv): Promise<Jo
 }
 
 /** What the repository says about the tenant now. */
-export async function readRepositoryFacts(t: TenantConfig, reporter: Reporter): Promise<RepositoryFacts> {
-  const repo = await openTenantRepository(t, reporter);
+export async function readRepositoryFacts(
+  t: TenantConfig,
+  reporter: Reporter,
+  cacheDir?: string,
+): Promise<RepositoryFacts> {
+  const repo = await openTenantRepository(t, reporter, cacheDir);
   try {
     const mine = (await repo.listSnapshots()).filter((s) => s.snapshot.tenant === t.name);
     const newest = mine.at(-1)?.snapshot;
