@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RecordingReporter } from '../progress.js';
 import { CachedStore } from './cached-store.js';
 import { MemoryStore } from './memory-store.js';
+import { RetryingStore } from './retrying-store.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 /** An object named by the SHA-256 of its bytes, as index and snapshot objects are. */
@@ -60,6 +61,9 @@ describe('CachedStore', () => {
 
   it('forwards the inner counters, so figures count only store requests', async () => {
     expect(store.counters).toBe(inner.counters);
+    // As on S3, where the store sits inside a RetryingStore.
+    const chained = new CachedStore(new RetryingStore(inner), { dir, prefixes: ['index/'] });
+    expect(chained.counters).toBe(inner.counters);
   });
 
   it('writes through on put, then caches: a backup reads its own index objects locally', async () => {

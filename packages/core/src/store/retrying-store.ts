@@ -14,7 +14,7 @@
  */
 import { errorText, isMailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
-import type { ByteRange, ObjectInfo, ObjectStore } from './object-store.js';
+import type { ByteRange, ObjectInfo, ObjectStore, StoreCounters } from './object-store.js';
 import { applyCapabilities, probeCapabilities, type StoreCapabilities } from './probe.js';
 
 export interface StoreRetryOptions {
@@ -162,6 +162,11 @@ export class RetryingStore implements ObjectStore {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  /** The wrapped store's request counters (each attempt that succeeded), for --json figures on S3. */
+  get counters(): StoreCounters | undefined {
+    return (this.inner as { counters?: StoreCounters }).counters;
   }
 
   /** Capabilities are the wrapped store's. */
