@@ -99,7 +99,12 @@ try {
   const imapPwFile = join(work, 'imap.pass');
   writeFileSync(pwFile, 'bench-repository-password\n', { mode: 0o600 });
   writeFileSync(imapPwFile, `${dovecot.masterPassword}\n`, { mode: 0o600 });
-  const env = { MAILARK_PASSWORD_FILE: pwFile, MAILARK_REPOSITORY: repo };
+  // The local cache of index and snapshot objects lives in the work dir, removed with it.
+  const env = {
+    MAILARK_PASSWORD_FILE: pwFile,
+    MAILARK_REPOSITORY: repo,
+    MAILARK_CACHE_DIR: join(work, 'cache'),
+  };
   const init = await measureNode(CLI, ['init', '--json'], env);
   if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
   const backupArgs = [
@@ -194,6 +199,22 @@ try {
     bytesRead: restore.json?.store?.bytesRead,
     messageSize: matches[0].size,
   };
+  // The same restore reading index and snapshot objects from the store, as a first run on a new machine.
+  const cold = await measureNode(
+    CLI,
+    ['restore', '--json', '--no-cache', matches[0].ref, '--eml', join(work, 'eml-no-cache')],
+    env,
+  );
+  if (cold.code !== 0) throw new Error(`restore --no-cache exited ${cold.code}: ${cold.stderr}`);
+  rows.push([
+    'restore one message (--no-cache)',
+    secs(cold.ms),
+    '',
+    mib(cold.maxRssMiB * 1048576),
+    `${cold.json?.store?.bytesRead ?? '?'} B read`,
+    '',
+  ]);
+  results.restoreNoCache = { ms: cold.ms, maxRssMiB: cold.maxRssMiB, bytesRead: cold.json?.store?.bytesRead };
 
   if (!opt['skip-export']) {
     const out = join(work, 'export.tar.gz');
