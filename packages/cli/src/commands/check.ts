@@ -13,7 +13,9 @@ export const check = defineCommand({
   describe: 'verify the repository (structure, and data on request)',
   builder: (y) =>
     y
-      .option('read-data', { type: 'boolean', default: false, describe: 'download and verify every pack' })
+      // No default: yargs counts a defaulted option as given, so `conflicts` would refuse every
+      // --read-data-subset.
+      .option('read-data', { type: 'boolean', describe: 'download and verify every pack' })
       .option('read-data-subset', {
         type: 'number',
         describe: 'download and verify this percentage of the packs, chosen at random (e.g. 10)',
@@ -31,7 +33,7 @@ export const check = defineCommand({
     const repo = await ctx.openRepository({ lock: 'shared', index: 'lenient', cache: false });
     const report = await checkRepository(repo, {
       reporter: ctx.output.progress,
-      ...(args.readData ? { readData: true } : {}),
+      ...(args.readData === true ? { readData: true } : {}),
       ...(subset === undefined ? {} : { readDataSubset: subset }),
     });
     const c = report.counts;

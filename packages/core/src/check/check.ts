@@ -203,10 +203,8 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
       blobsRead,
     },
   };
-  reporter.log(
-    report.ok ? 'info' : 'error',
-    report.ok ? 'no errors found' : `${errors.length} error(s) found`,
-  );
+  // No summary log line: each problem was logged as it was found, and the caller reports the verdict
+  // from the returned report (the CLI printed it twice when this also logged it).
   return report;
 }
 
