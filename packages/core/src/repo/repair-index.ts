@@ -68,10 +68,7 @@ export async function rebuildIndex(
   repo.replaceIndexEntries(headers, written);
   let blobs = 0;
   for (const entries of headers.values()) blobs += entries.length;
-  reporter.log(
-    'info',
-    `index rebuilt: ${headers.size} packs, ${blobs} blobs, ${removed.length} old index objects removed`,
-  );
+  // No summary log line: the caller reports the returned result (the CLI printed it twice otherwise).
   return {
     packs: headers.size,
     blobs,
