@@ -381,6 +381,40 @@ describe('resolveMessageRef', () => {
     }
     await expect(resolveMessageRef(repo, 'nonsense')).rejects.toMatchObject({ code: 'USAGE' });
   });
+
+  it("reads a bisection of a large folder's pages, not every page before the UID", async () => {
+    // UIDs 1, 3, 5 ... so that even UIDs fall between entries (and sometimes between pages).
+    const messages = Array.from({ length: 4000 }, (_, i) =>
+      msg(2 * i + 1, `m${i}`, 'X <x@ex>', '2026-11-19T08:00:00.000Z'),
+    );
+    const big = new SyntheticRepo();
+    const id = await snapshot(big, '2026-11-20T02:00:00.000Z', {
+      'alice@ex': { INBOX: { uidValidity: '7', messages } },
+    });
+    const mailbox = await big.loadTree<TenantTree>((await big.resolveSnapshot('latest')).snapshot.tree);
+    const tree = await big.loadTree<MailboxTree>(mailbox.mailboxes[0]?.tree as string);
+    const pages = tree.folders[0]?.pages ?? [];
+    expect(pages.length).toBeGreaterThan(8);
+    const most = Math.ceil(Math.log2(pages.length)) + 1;
+    for (const uid of [1, 2 * 1999 + 1, 7999]) {
+      big.loaded = [];
+      const m = await resolveMessageRef(big, `${id.slice(0, 8)}/alice@ex/INBOX/7/${uid}`);
+      expect(m.entry.uid).toBe(uid);
+      expect(m.entry.sha256).toBe(
+        createHash('sha256')
+          .update(messages[(uid - 1) / 2]?.body ?? '')
+          .digest('hex'),
+      );
+      expect(big.loaded.filter((t) => pages.includes(t)).length).toBeLessThanOrEqual(most);
+    }
+    for (const uid of [2, 4000, 8000]) {
+      await expect(resolveMessageRef(big, `${id.slice(0, 8)}/alice@ex/INBOX/7/${uid}`)).rejects.toMatchObject(
+        {
+          code: 'NOT_FOUND',
+        },
+      );
+    }
+  });
 });
 
 describe('findMessages on a real Repository', () => {

@@ -1,10 +1,10 @@
 /**
  * Resolving a message reference (message-ref.ts) back to its snapshot entry, reading only the path
- * to it: the snapshot, its tenant tree, one MailboxTree, and the pages of one folder up to the UID.
+ * to it: the snapshot, its tenant tree, one MailboxTree, and a bisection of one folder's pages.
  * Every way it can fail is NOT_FOUND naming what is missing, with a hint to list what exists.
  */
 import { isMailarkError, MailarkError } from '../errors.js';
-import type { MailboxTree, MessagePage, TenantTree } from '../mail/snapshot.js';
+import type { MailboxTree, MessageEntry, MessagePage, TenantTree } from '../mail/snapshot.js';
 import { type LocatedMessage, locate, type SnapshotSource } from './find-messages.js';
 import { type MessageRef, parseMessageRef } from './message-ref.js';
 
@@ -53,20 +53,51 @@ export async function resolveMessageRef(
       `run "mailark find --all-snapshots --user ${r.user} --folder ${JSON.stringify(r.folder)}" for current references`,
     );
   }
-  // Pages hold ascending UIDs: stop at the first page that reaches the UID.
-  for (const pageId of folder.pages) {
-    const page = await repo.loadTree<MessagePage>(pageId);
-    const last = page.entries.at(-1);
-    if (last === undefined || last.uid < r.uid) continue;
-    const entry = page.entries.find((e) => e.uid === r.uid);
-    if (entry !== undefined) return locate(id, snapshot, r.user, folder, entry);
-    break;
-  }
+  const entry = await findInPages(repo, folder.pages, r.uid);
+  if (entry !== undefined) return locate(id, snapshot, r.user, folder, entry);
   throw notFound(
     text,
     `${at} holds no message with UID ${r.uid} in folder "${r.folder}" of ${r.user}`,
     `run "mailark find --all-snapshots --user ${r.user}" to see which snapshots hold it`,
   );
+}
+
+/**
+ * The entry with this UID in a folder's pages. Pages hold ascending, non-overlapping UID ranges, so a
+ * bisection reads about log2(pages) + 1 of them: 8 of a 40,000-message folder's ~160, not all before
+ * the UID. An empty page (never written by paginate) makes it fall back to reading them in order.
+ */
+async function findInPages(
+  repo: SnapshotSource,
+  pages: readonly string[],
+  uid: number,
+): Promise<MessageEntry | undefined> {
+  let lo = 0;
+  let hi = pages.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const { entries } = await repo.loadTree<MessagePage>(pages[mid] as string);
+    const first = entries[0];
+    const last = entries.at(-1);
+    if (first === undefined || last === undefined) return scanPages(repo, pages, uid);
+    if (uid < first.uid) hi = mid - 1;
+    else if (uid > last.uid) lo = mid + 1;
+    else return entries.find((e) => e.uid === uid);
+  }
+  return undefined;
+}
+
+async function scanPages(
+  repo: SnapshotSource,
+  pages: readonly string[],
+  uid: number,
+): Promise<MessageEntry | undefined> {
+  for (const pageId of pages) {
+    const { entries } = await repo.loadTree<MessagePage>(pageId);
+    const entry = entries.find((e) => e.uid === uid);
+    if (entry !== undefined) return entry;
+  }
+  return undefined;
 }
 
 function notFound(ref: string, why: string, hint: string): MailarkError {
