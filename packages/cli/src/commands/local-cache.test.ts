@@ -129,6 +129,18 @@ describe('the local cache', () => {
     expect(await cachedNames(cache, 'index')).not.toContain(ghost);
   });
 
+  it('check judges the store, not the good copies in the cache', async () => {
+    const cache = join(dir, 'cache');
+    const expected = await find(['--cache-dir', cache]);
+    const [name] = await readdir(join(repoDir, 'index'));
+    await writeFile(join(repoDir, 'index', name ?? ''), 'damaged in the store');
+    const r = await mailark(['check', '--cache-dir', cache]);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain(`index/${name}`);
+    // Everyday commands still run from the intact copy.
+    expect(summary(await find(['--cache-dir', cache]))).toEqual(summary(expected));
+  });
+
   it('an unusable cache directory costs a warning, not a result', async () => {
     const cache = join(dir, 'not-a-directory');
     await writeFile(cache, 'a file');
