@@ -81,7 +81,18 @@ export async function findKey(
   }
   // Only newer-format keys (and maybe damaged ones): this mailark is too old, not the password wrong.
   if (unsupported !== undefined && readable === 0) throw unsupported;
-  if (count > 0 && damaged.length === count) throw damaged[0] as MailarkError;
+  if (count > 0 && damaged.length === count) {
+    // Not "run mailark check" (open()'s generic hint): check cannot open the repository either.
+    const first = damaged[0] as MailarkError;
+    throw new MailarkError('CORRUPT', first.message, {
+      hint:
+        `every key file is damaged (${damaged.map((d) => d.details?.object).join(', ')}), so no command ` +
+        'can open the repository: restore keys/ from a copy of the repository (a replica, a backup of ' +
+        'the bucket, or S3 object versioning)',
+      cause: first,
+      ...(first.details === undefined ? {} : { details: first.details }),
+    });
+  }
   const note =
     damaged.length > 0 ? ` (damaged key files: ${damaged.map((d) => d.details?.object).join(', ')})` : '';
   throw new MailarkError(

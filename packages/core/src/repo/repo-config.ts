@@ -30,6 +30,11 @@ export const DEFAULT_CHUNKER = { min: 4 * 1024, avg: 16 * 1024, max: 64 * 1024 }
 
 const CONFIG_AAD = Buffer.from('config');
 
+/** Nothing rebuilds a config (it holds the chunker seed), and no command runs without one. */
+const CONFIG_LOST_HINT =
+  'the config object cannot be rebuilt and no command (check included) runs without it: restore ' +
+  '"config" from a copy of the repository (a replica, a backup of the bucket, or S3 object versioning)';
+
 export function newConfig(packSize: number, capabilities: { conditionalWrites: boolean }): RepoConfig {
   return {
     version: REPO_VERSION,
@@ -51,12 +56,24 @@ export function sealConfig(encKey: Uint8Array, config: RepoConfig | Record<strin
  * a newer format version.
  */
 export function openConfig(encKey: Uint8Array, sealed: Uint8Array, location: string): RepoConfig {
-  const plain = open(encKey, sealed, 'config', CONFIG_AAD);
+  let plain: Uint8Array;
+  try {
+    plain = open(encKey, sealed, 'config', CONFIG_AAD);
+  } catch (err) {
+    // open()'s generic hint sends the user to "mailark check", which cannot run without a config.
+    if (!(err instanceof MailarkError)) throw err;
+    throw new MailarkError('CORRUPT', `${err.message} (repository ${location})`, {
+      hint: CONFIG_LOST_HINT,
+      cause: err,
+      ...(err.details === undefined ? {} : { details: err.details }),
+    });
+  }
   let value: Partial<RepoConfig> & { version?: unknown };
   try {
     value = JSON.parse(Buffer.from(plain).toString('utf8'));
   } catch (err) {
     throw new MailarkError('CORRUPT', `repository object config in ${location} is not valid JSON`, {
+      hint: CONFIG_LOST_HINT,
       cause: err,
     });
   }
@@ -76,7 +93,7 @@ export function openConfig(encKey: Uint8Array, sealed: Uint8Array, location: str
     typeof c.capabilities?.conditionalWrites !== 'boolean'
   ) {
     throw new MailarkError('CORRUPT', `repository object config in ${location} lacks required fields`, {
-      hint: 'the config cannot be rebuilt: restore it from a copy of the repository',
+      hint: CONFIG_LOST_HINT,
     });
   }
   return c;

@@ -200,6 +200,32 @@ describe('every read is authenticated', () => {
     expect((await failure(Repository.open(store, PW)))?.code).toBe('FORMAT_UNSUPPORTED');
   });
 
+  it('a damaged config or key ring names it and says how to recover, not "run check" (which cannot open)', async () => {
+    const { store } = await populated();
+    const config = store.raw('config') as Uint8Array;
+    const flipped = Uint8Array.from(config);
+    flipped[20] = (flipped[20] as number) ^ 0x01;
+    for (const damaged of [flipped, config.slice(0, 10)]) {
+      store.corrupt('config', damaged);
+      const err = await failure(Repository.open(store, PW));
+      expectNamed(err, 'config');
+      expect(err?.hint).toContain('restore "config" from a copy of the repository');
+      expect(err?.hint).not.toContain('mailark check');
+    }
+    store.corrupt('config', config);
+
+    const keyKeys = (await keys(store)).filter((k) => k.startsWith('keys/'));
+    for (const k of keyKeys) {
+      const bytes = Uint8Array.from(store.raw(k) as Uint8Array);
+      bytes[40] = (bytes[40] as number) ^ 4;
+      store.corrupt(k, bytes);
+    }
+    const err = await failure(Repository.open(store, PW));
+    expectNamed(err, keyKeys[0] as string);
+    expect(err?.hint).toContain('restore keys/ from a copy of the repository');
+    expect(err?.hint).not.toContain('mailark check');
+  });
+
   it('a damaged key does not stop another password from opening', async () => {
     const { store, repo } = await populated();
     const second = await repo.addKey('second', { kdf: TEST_KDF });
