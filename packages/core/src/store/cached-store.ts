@@ -196,16 +196,19 @@ export class CachedStore implements ObjectStore {
 
   /** Creates the cache directory once, tagged so backup tools skip it. */
   private ensureRoot(): Promise<void> {
-    this.rootReady ??= (async () => {
-      await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-      await fs.writeFile(path.join(this.dir, 'CACHEDIR.TAG'), CACHEDIR_TAG, { flag: 'wx' }).catch((err) => {
-        if (errnoOf(err) !== 'EEXIST') throw err;
+    if (this.rootReady === undefined) {
+      const ready = (async () => {
+        await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+        await fs.writeFile(path.join(this.dir, 'CACHEDIR.TAG'), CACHEDIR_TAG, { flag: 'wx' }).catch((err) => {
+          if (errnoOf(err) !== 'EEXIST') throw err;
+        });
+      })();
+      // A failure is not remembered: the next write tries again (the directory may be fixed meanwhile).
+      ready.catch(() => {
+        if (this.rootReady === ready) this.rootReady = undefined;
       });
-    })();
-    // A failure is not remembered: the next write tries again (the directory may be fixed meanwhile).
-    this.rootReady.catch(() => {
-      this.rootReady = undefined;
-    });
+      this.rootReady = ready;
+    }
     return this.rootReady;
   }
 
@@ -267,10 +270,14 @@ export class CachedStore implements ObjectStore {
   private warnOnce(op: string, key: string, err: unknown): void {
     if (this.warned) return;
     this.warned = true;
-    this.reporter.log('warn', `local cache ${this.dir} is not usable (${op} ${key}): using the store alone`, {
-      store: this.location,
-      error: errorText(err),
-    });
+    this.reporter.log(
+      'warn',
+      `local cache ${this.dir} is not usable (${op} ${key}): reading from the store instead`,
+      {
+        store: this.location,
+        error: errorText(err),
+      },
+    );
   }
 }
 
