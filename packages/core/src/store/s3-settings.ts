@@ -41,6 +41,26 @@ export function isAwsEndpoint(endpoint: string | undefined): boolean {
   }
 }
 
+/**
+ * A usage error before any request for an endpoint that is not an http(s) URL: the SDK would only
+ * fail later with a bare "Invalid URL", or read "minio:9000" as a URL of scheme "minio:".
+ */
+function checkEndpointUrl(endpoint: string): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(endpoint).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new MailarkError('USAGE', `S3 endpoint ${JSON.stringify(endpoint)} is not an http(s) URL`, {
+      hint:
+        'give the whole URL with its scheme, e.g. --s3-endpoint https://s3.example.net or ' +
+        'http://127.0.0.1:9000 (also MAILARK_S3_ENDPOINT, AWS_ENDPOINT_URL_S3)',
+    });
+  }
+}
+
 /** Parses MAILARK_S3_PATH_STYLE: 1/true/yes → true, 0/false/no → false, else undefined. */
 export function parsePathStyle(value: string | undefined): boolean | undefined {
   if (value === undefined || value === '') return undefined;
@@ -56,6 +76,7 @@ export function resolveS3Settings(
   env: Record<string, string | undefined>,
 ): S3Settings {
   const endpoint = opts.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  if (endpoint !== undefined) checkEndpointUrl(endpoint);
   const aws = isAwsEndpoint(endpoint);
   return {
     bucket: opts.bucket,

@@ -41,6 +41,25 @@ describe('S3 settings', () => {
     expect(resolveS3Settings({ bucket: 'b' }, {}).endpoint).toBeUndefined();
   });
 
+  it('refuses an endpoint that is not an http(s) URL before any request, naming it', () => {
+    for (const endpoint of ['notaurl', 'minio.lan:9000', '127.0.0.1:9000', 'ftp://s3.lan']) {
+      const err = (() => {
+        try {
+          resolveS3Settings({ bucket: 'b', endpoint }, {});
+        } catch (e) {
+          return e as MailarkError;
+        }
+      })();
+      expect(err?.code, endpoint).toBe('USAGE');
+      expect(err?.message).toContain(`"${endpoint}" is not an http(s) URL`);
+      expect(err?.hint).toContain('https://s3.example.net');
+    }
+    expect(() => resolveS3Settings({ bucket: 'b' }, { AWS_ENDPOINT_URL_S3: 's3.lan' })).toThrow(/s3\.lan/);
+    expect(resolveS3Settings({ bucket: 'b', endpoint: 'https://s3.lan:9000/' }, {}).endpoint).toBe(
+      'https://s3.lan:9000/',
+    );
+  });
+
   it('uses path style for custom endpoints and virtual hosts for AWS, unless told otherwise', () => {
     expect(resolveS3Settings({ bucket: 'b', endpoint: 'http://minio.lan' }, {}).forcePathStyle).toBe(true);
     expect(resolveS3Settings({ bucket: 'b' }, {}).forcePathStyle).toBe(false);
