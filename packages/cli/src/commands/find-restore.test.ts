@@ -146,6 +146,39 @@ describe('mailark restore --eml', () => {
     expect(none.code).toBe(1);
   });
 
+  it('restores a whole scope as of a snapshot, narrowed by --folder and --since/--until', async () => {
+    const out = join(dir, 'scope');
+    const scope = ['restore', '--user', 'alice@ex', '--snapshot', first.slice(0, 8), '--eml', out, '--json'];
+    const items = async (extra: string[]) => {
+      const r = await mailark([...scope, ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { items: Array<{ ref: string }> }).items.map((i) => i.ref);
+    };
+    // Every message of that snapshot was received at 2026-11-20T02:00:00Z (saveTestSnapshot).
+    expect(await items(['--folder', 'INBOX'])).toEqual([
+      `${first.slice(0, 8)}/alice@ex/INBOX/1/1`,
+      `${first.slice(0, 8)}/alice@ex/INBOX/1/2`,
+    ]);
+    expect(
+      await items([
+        '--folder',
+        'Clients/Été',
+        '--since',
+        '2026-11-20T01:00Z',
+        '--until',
+        '2026-11-20T02:00Z',
+      ]),
+    ).toEqual([`${first.slice(0, 8)}/alice@ex/Clients%2F%C3%89t%C3%A9/1/1`]);
+    for (const narrow of [
+      ['--since', '2026-11-20T02:00:01Z'],
+      ['--until', '2026-11-20T01:59Z'],
+    ]) {
+      const none = await mailark([...scope, ...narrow]);
+      expect(none.code).toBe(1);
+      expect(none.stdout).toContain(`snapshot ${first.slice(0, 8)} holds no message for that scope`);
+    }
+  });
+
   it('refuses unknown references and mixed or missing selections before writing anything', async () => {
     const unknown = await mailark([
       'restore',
