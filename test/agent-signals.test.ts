@@ -52,7 +52,8 @@ function agent(args: string[]): Child {
     proc,
     lines: [],
     stderr: '',
-    exit: new Promise((r) => proc.on('exit', (code) => r(code))),
+    // 'close', not 'exit': 'exit' can fire before the last stdout chunks are delivered.
+    exit: new Promise((r) => proc.on('close', (code) => r(code))),
   };
   let buf = '';
   proc.stdout?.on('data', (d: Buffer) => {

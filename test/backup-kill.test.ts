@@ -67,7 +67,8 @@ function mailark(repoDir: string, args: string[]): Child {
     proc,
     stdout: '',
     stderr: '',
-    exit: new Promise((res) => proc.on('exit', (code) => res(code))),
+    // 'close', not 'exit': 'exit' can fire before the last stdout chunks are delivered.
+    exit: new Promise((res) => proc.on('close', (code) => res(code))),
   };
   proc.stdout?.on('data', (d: Buffer) => (child.stdout += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (child.stderr += d.toString()));
