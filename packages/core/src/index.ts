@@ -64,3 +64,4 @@ export * from './store/probe.js';
 export * from './store/retrying-store.js';
 export * from './store/s3-errors.js';
 export * from './store/s3-store.js';
+export * from './export/verify-export.js';

@@ -248,12 +248,15 @@ describe('exportTenant to a directory', () => {
     expect(info).toMatchObject({
       tenant: TENANT,
       origin: { kind: 'snapshot', snapshotId },
-      counts: { messages: ALL_MESSAGES.length },
+      formats: ['maildir', 'mbox', 'eml'],
+      options: { mboxStatusHeaders: false },
     });
+    expect(readFileSync(join(dir, 'SHA256SUMS'), 'utf8').split('\n')[0]).toMatch(/ {2}export\.json$/);
     const readme = readFileSync(join(dir, 'README.txt'), 'utf8');
     expect(readme).toContain(snapshotId);
     expect(readme).toContain('sha256sum -c SHA256SUMS');
     expect(readme).toContain('Importer');
+    expect(readme).toContain(`2 mailboxes, 7 folders, ${ALL_MESSAGES.length} messages`);
   });
 
   it('lists every file once in SHA256SUMS, which sha256sum -c accepts', () => {

@@ -8,7 +8,8 @@
  * - each message's bytes are checked against its SHA-256 (by the source) and size before they are written;
  * - all or nothing: on any failure or interruption the sink is aborted (no file, directory or S3 object
  *   is left that looks complete) and the temporary files are removed;
- * - SHA256SUMS comes last and lists every other file in the order written (verify-export's order).
+ * - export.json comes first, SHA256SUMS last, listing every other file in the order written (the order
+ *   verify-export reads them back in).
  */
 import { tmpdir } from 'node:os';
 import { MailarkError } from '../errors.js';
@@ -95,6 +96,19 @@ export async function exportTenant(
           ? new MboxWriter(ctx, { statusHeaders: opts.mboxStatusHeaders ?? false })
           : new EmlWriter(ctx),
     );
+    const info: ExportInfo = {
+      format: 'mailark-export',
+      version: 1,
+      tenant: source.tenant,
+      users,
+      origin: source.origin,
+      created: now.toISOString(),
+      formats,
+      options: { mboxStatusHeaders: opts.mboxStatusHeaders ?? false },
+      ...(opts.toolVersion === undefined ? {} : { toolVersion: opts.toolVersion }),
+    };
+    // First: whoever reads the export as a stream learns what it is before anything else.
+    await archive.addFile(INFO_FILE, `${JSON.stringify(info, null, 2)}\n`, now);
     const manifest = await archive.spool('manifest');
     const folderLines = await archive.spool('folders');
     const counts: ExportCounts = { users: users.length, folders: 0, messages: 0, bytes: 0 };
@@ -172,22 +186,9 @@ export async function exportTenant(
     }
 
     opts.signal?.throwIfAborted();
-    const info: ExportInfo = {
-      format: 'mailark-export',
-      version: 1,
-      tenant: source.tenant,
-      users,
-      origin: source.origin,
-      created: now.toISOString(),
-      formats,
-      options: { mboxStatusHeaders: opts.mboxStatusHeaders ?? false },
-      counts,
-      ...(opts.toolVersion === undefined ? {} : { toolVersion: opts.toolVersion }),
-    };
     await archive.addSpool(MANIFEST_FILE, manifest, now);
     await archive.addSpool(FOLDERS_FILE, folderLines, now);
-    await archive.addFile(INFO_FILE, `${JSON.stringify(info, null, 2)}\n`, now);
-    await archive.addFile(README_FILE, readmeText(info), now);
+    await archive.addFile(README_FILE, readmeText(info, counts), now);
     const sumsSha256 = await archive.addSums(SUMS_FILE, now);
     const files = archive.files + 1;
     const result = await sink.finish();

@@ -4,7 +4,8 @@
  * - manifest.jsonl: one JSON object per message (ManifestLine), in export order;
  * - folders.jsonl: one JSON object per folder (FolderLine), every folder of every mailbox, \Noselect
  *   parents and empty folders included;
- * - export.json: what was exported, from where, when, with which options and counts (ExportInfo);
+ * - export.json: what is exported, from where, when, with which options (ExportInfo); the first file
+ *   of the export, so a reader of a tar stream knows it before anything else;
  * - SHA256SUMS: the SHA-256 of every other file, in the format of GNU `sha256sum` (so
  *   `sha256sum -c SHA256SUMS` checks an unpacked export; names holding "\" or a line break are escaped
  *   as sha256sum does: the line starts with "\", and "\\", "\n", "\r" stand for those characters);
@@ -77,7 +78,6 @@ export interface ExportInfo {
   created: string;
   formats: ExportFormat[];
   options: { mboxStatusHeaders: boolean };
-  counts: ExportCounts;
   toolVersion?: string;
 }
 

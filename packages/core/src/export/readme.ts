@@ -3,10 +3,9 @@
  * how to check it and how to import it (Dovecot or any Maildir server, Thunderbird and mutt with mbox,
  * imapsync or an IMAP replay). Written for the person who receives the archive, not for mailark.
  */
-import type { ExportInfo } from './manifest.js';
+import type { ExportCounts, ExportInfo } from './manifest.js';
 
-export function readmeText(info: ExportInfo): string {
-  const c = info.counts;
+export function readmeText(info: ExportInfo, c: ExportCounts): string {
   const formats = info.formats.map((f) => ({ maildir: 'Maildir', mbox: 'mbox', eml: 'EML' })[f]).join(', ');
   const has = (f: string) => info.formats.includes(f as never);
   const o = info.origin;
