@@ -209,6 +209,33 @@ describe('runCli', () => {
     }
   });
 
+  it('refuses --imap-password and --new-password too, naming where that password comes from', async () => {
+    for (const [argv, source] of [
+      [
+        ['echo', 'x', '--imap-password', 'hunter2'],
+        '--imap-password-file FILE or set MAILARK_IMAP_PASSWORD_FILE',
+      ],
+      [['echo', 'x', '--new-password=hunter2'], '--new-password-file FILE or set MAILARK_NEW_PASSWORD_FILE'],
+      [['echo', 'x', '--s3-password', 'hunter2'], '--password-file FILE or set MAILARK_PASSWORD_FILE'],
+    ] as const) {
+      const r = await cli([...argv]);
+      expect(r.code).toBe(2);
+      expect(r.stdout + r.stderr).not.toContain('hunter2');
+      expect(r.stderr).toContain(`never takes a password on the command line (${argv[2].split('=')[0]})`);
+      expect(r.stderr).toContain(source);
+    }
+    // Options that name a password file are not passwords.
+    expect((await cli(['echo', 'x', '--password-file', '/dev/null'])).code).toBe(0);
+  });
+
+  it('names unknown options as they were typed, not in camelCase', async () => {
+    const one = await cli(['echo', 'x', '--imap-pasword-file', 'f']);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toContain('Unknown argument: --imap-pasword-file\n');
+    const two = await cli(['echo', 'x', '--no-such-thing', '--other=1']);
+    expect(two.stderr).toContain('Unknown arguments: --no-such-thing, --other\n');
+  });
+
   it('never prints the password, even when an error message contains it', async () => {
     const r = await cli(['secret'], { env: { MAILARK_PASSWORD: 'correct horse battery' } });
     expect(r.code).toBe(1);

@@ -17,8 +17,9 @@ import type { CommandArgs, GlobalOptions, MailarkCommand } from './command.js';
 import { commands as defaultCommands } from './commands/index.js';
 import { RunContext } from './context.js';
 import { exitCodeEpilogue } from './exit-codes.js';
+import { IMAP_PASSWORD } from './imap-options.js';
 import { Output } from './output.js';
-import type { Env } from './password.js';
+import { type Env, NEW_PASSWORD, type PasswordSources, REPOSITORY_PASSWORD } from './password.js';
 
 export interface CliIo {
   stdout: TextSink;
@@ -61,8 +62,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   // Refuse a password on the command line before yargs sees it: yargs would echo the stray value
   // ("Unknown argument: hunter2") and argv is visible to every user of the machine anyway.
-  if (early.passwordFlag) {
-    earlyOutput().error('USAGE', 'mailark never takes a password on the command line', PASSWORD_HINT);
+  if (early.passwordFlag !== undefined) {
+    earlyOutput().error(
+      'USAGE',
+      `mailark never takes a password on the command line (${early.passwordFlag})`,
+      passwordHint(early.passwordFlag),
+    );
     return EXIT.USAGE;
   }
 
@@ -171,9 +176,20 @@ function isAbort(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
 }
 
-const PASSWORD_HINT =
-  'put the password in a file readable only by you and pass --password-file FILE or set ' +
-  'MAILARK_PASSWORD_FILE (or set MAILARK_PASSWORD)';
+/** Where each password really comes from, by the flag someone tried to pass it with. */
+const PASSWORD_FLAGS: Readonly<Record<string, PasswordSources>> = {
+  '--password': REPOSITORY_PASSWORD,
+  '--imap-password': IMAP_PASSWORD,
+  '--new-password': NEW_PASSWORD,
+};
+
+function passwordHint(flag: string): string {
+  const p = PASSWORD_FLAGS[flag] ?? REPOSITORY_PASSWORD;
+  return (
+    `put the ${p.what} in a file readable only by you and pass ${p.fileOption} FILE or set ` +
+    `${p.fileVar} (or set ${p.valueVar})`
+  );
+}
 const BUG_HINT =
   'this is a bug in mailark: please report it, with the output of the same command run with --verbose';
 
@@ -230,7 +246,9 @@ async function parse(argv: readonly string[], commands: readonly MailarkCommand[
   await y.parseAsync([...argv], {}, (_err, _args, out) => {
     text = out;
   });
-  if (failure !== undefined) return { kind: 'usage', message: failure, path: commandPath(argv, commands) };
+  if (failure !== undefined) {
+    return { kind: 'usage', message: asTyped(failure, argv), path: commandPath(argv, commands) };
+  }
   if (invocation !== undefined) return { kind: 'run', invocation };
   if (text !== '') return { kind: 'text', text };
   return { kind: 'usage', message: 'no command given', path: '' };
@@ -334,15 +352,42 @@ function commandPath(argv: readonly string[], commands: readonly MailarkCommand[
   return words.join(' ');
 }
 
-/** Flags main needs before yargs runs: output mode for usage errors, and a forbidden --password. */
-function scanArgv(argv: readonly string[]): { json: boolean; quiet: boolean; passwordFlag: boolean } {
+/**
+ * Flags main needs before yargs runs: output mode for usage errors, and a forbidden password flag
+ * (--password, --imap-password, --new-password, any --*-password), returned without its value.
+ */
+function scanArgv(argv: readonly string[]): {
+  json: boolean;
+  quiet: boolean;
+  passwordFlag: string | undefined;
+} {
   const end = argv.indexOf('--');
   const opts = end === -1 ? argv : argv.slice(0, end);
+  const passwordFlag = opts
+    .map((a) => a.split('=')[0] as string)
+    .find((name) => /^--([a-z0-9]+-)*password$/.test(name));
   return {
     json: opts.includes('--json'),
     quiet: opts.includes('--quiet') || opts.includes('-q'),
-    passwordFlag: opts.some((a) => a === '--password' || a.startsWith('--password=')),
+    passwordFlag,
   };
+}
+
+/**
+ * yargs names unknown options in camelCase ('strip-dashed'): "Unknown argument: imapPasword". Name
+ * each as it was typed ("--imap-pasword") so the user recognises the typo.
+ */
+function asTyped(message: string, argv: readonly string[]): string {
+  const m = /^(Unknown arguments?: )(.+)$/.exec(message);
+  if (m === null) return message;
+  const typed = argv.map((a) => a.split('=')[0] as string);
+  const names = (m[2] as string).split(', ').map((name) => {
+    const dashed = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    // yargs reads --no-x as the negation of x.
+    const spellings = [`--${dashed}`, `--no-${dashed}`, `--${name}`, `-${name}`];
+    return typed.find((t) => spellings.includes(t)) ?? name;
+  });
+  return `${m[1]}${names.join(', ')}`;
 }
 
 /**
