@@ -65,3 +65,4 @@ export * from './store/retrying-store.js';
 export * from './store/s3-errors.js';
 export * from './store/s3-store.js';
 export * from './export/verify-export.js';
+export * from './export/imap-export-source.js';
