@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { Checkpoint } from '../backup/backup-checkpoint.js';
+import type { Snapshot } from '../mail/snapshot.js';
+import { loadTenantTree } from '../mail/snapshot-tree.js';
 import type { LockEnv } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
 import { saveTestSnapshot, TEST_KDF } from '../repo/test-repository.js';
@@ -41,6 +44,31 @@ function flip(store: MemoryStore, key: string, pos: number): void {
   const p = pos < 0 ? b.byteLength + pos : pos;
   b[p] = (b[p] as number) ^ 0x20;
   store.corrupt(key, b);
+}
+
+/** A backup checkpoint (backup-checkpoint.ts) holding the user's mailbox tree of a snapshot. */
+async function checkpointOf(repo: Repository, user: string, snapshot?: Snapshot): Promise<Checkpoint> {
+  const from = snapshot ?? (await repo.listSnapshots()).at(-1)?.snapshot;
+  const ref = (await loadTenantTree(repo, from as Snapshot)).mailboxes.find((m) => m.user === user);
+  const now = new Date().toISOString();
+  return {
+    v: 1,
+    kind: 'backup',
+    tenant: 'acme.example',
+    runStarted: now,
+    time: now,
+    mailboxes: [
+      {
+        user,
+        tree: ref?.tree as string,
+        complete: false,
+        folders: 1,
+        messages: ref?.messages ?? 0,
+        bytes: ref?.bytes ?? 0,
+        capturedAt: now,
+      },
+    ],
+  };
 }
 
 async function keysUnder(store: MemoryStore, prefix: string): Promise<string[]> {
@@ -146,6 +174,42 @@ describe('checkRepository', () => {
     expect(r.warnings.map((w) => w.message).join('\n')).toMatch(
       /stale lock of crashed backup[\s\S]*checkpoint/,
     );
+  });
+
+  it('a damaged backup checkpoint is an error naming it (backup and prune would stop on it)', async () => {
+    const { store, repo } = await setup();
+    const id = await repo.saveObject('checkpoints', await checkpointOf(repo, 'a@x'));
+    expect((await check(store, { readData: true })).ok).toBe(true);
+    flip(store, `checkpoints/${id}`, 20);
+    const r = await check(store, { readData: true });
+    expect(r.ok).toBe(false);
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toMatchObject({ object: `checkpoints/${id}` });
+    expect(r.errors[0]?.message).toContain(`delete checkpoints/${id}`);
+  });
+
+  it("a checkpoint's trees must load, and what only a checkpoint references is not unused", async () => {
+    const { store, repo } = await setup();
+    // A run that stored mail, checkpointed and was killed: no snapshot references its trees.
+    const killed = await saveTestSnapshot(repo, { 'c@x': { INBOX: mail('killed', 2) } });
+    const cp = await checkpointOf(repo, 'c@x', killed.snapshot);
+    await repo.deleteSnapshot(killed.id);
+    // Unused without the checkpoint: the deleted snapshot's tenant tree, mailbox tree, page, 4 blobs.
+    expect((await check(store)).counts.unusedBlobs).toBe(7);
+    await repo.saveObject('checkpoints', cp);
+    const kept = await check(store, { readData: true });
+    expect(kept.errors).toEqual([]);
+    expect(kept.counts.unusedBlobs).toBe(1); // only the tenant tree: checkpoints hold mailbox trees
+
+    const missing = 'f'.repeat(64);
+    const broken = await repo.saveObject('checkpoints', {
+      ...cp,
+      mailboxes: [{ ...cp.mailboxes[0], tree: missing }],
+    });
+    const r = await check(store);
+    expect(r.ok).toBe(false);
+    expect(r.errors.map((e) => e.blob)).toEqual([missing]);
+    await repo.deleteObject('checkpoints', broken);
   });
 
   it('readDataSubset downloads about that share of the packs', async () => {

@@ -6,7 +6,8 @@
  *   - every pack the index names exists, with exactly the size its entries imply;
  *   - every pack's header (one ranged read of its tail) lists exactly what the index says;
  *   - every snapshot loads, every tree it references loads, and every data blob it references is
- *     indexed as data.
+ *     indexed as data; the same for backup checkpoints (backup resumes from them, prune keeps what
+ *     they reference).
  * Data (readData, or readDataSubset percent of the packs, chosen at random): each pack is downloaded,
  * its SHA-256 must equal its id, and every blob in it must authenticate, decompress and hash (HMAC)
  * to its id.
@@ -16,7 +17,7 @@
  */
 import { isMailarkError } from '../errors.js';
 import type { BlobId, Snapshot } from '../mail/snapshot.js';
-import { collectReferencedBlobs, type TreeReader } from '../mail/snapshot-tree.js';
+import { collectMailboxBlobs, collectReferencedBlobs, type TreeReader } from '../mail/snapshot-tree.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import { sha256Hex } from '../repo/crypto.js';
 import { packKey } from '../repo/layout.js';
@@ -144,12 +145,47 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
       error({ object: `snapshots/${id}`, message: message(err) });
     }
   }
+
+  // ---- backup checkpoints ----
+  // The next backup resumes from them and prune keeps what they reference, so each must authenticate
+  // and its trees must load: a damaged one stops every later backup and prune.
+  const checkpointIds = await repo.listObjects('checkpoints');
+  for (const id of checkpointIds) {
+    const object = `checkpoints/${id}`;
+    let cp: { v?: unknown; mailboxes?: unknown };
+    try {
+      cp = await repo.loadObject<typeof cp>('checkpoints', id);
+    } catch (err) {
+      // Deleted by a backup that finished meanwhile: nothing left to check.
+      if (isMailarkError(err, 'OBJECT_NOT_FOUND') || isMailarkError(err, 'NOT_FOUND')) continue;
+      error({
+        object,
+        message: `${message(err)}; backup and prune stop on it: delete ${object} (the next backup re-fetches what it held)`,
+      });
+      continue;
+    }
+    if (cp.v !== 1 || !Array.isArray(cp.mailboxes)) {
+      warn({
+        object,
+        message: `checkpoint ${object} has a format this mailark does not read (v ${String(cp.v)})`,
+      });
+      continue;
+    }
+    for (const m of cp.mailboxes as Array<{ tree?: unknown }>) {
+      if (typeof m.tree === 'string') await collectMailboxBlobs(reader, m.tree, refs);
+      else error({ object, message: `checkpoint ${object} names a mailbox without a tree` });
+    }
+  }
+
   const typeOf = new Map<string, string>();
   for (const e of repo.indexEntries()) typeOf.set(e.id, e.type);
   for (const id of refs.data) {
     const t = typeOf.get(id);
     if (t === undefined)
-      error({ blob: id, message: `data blob ${id} is referenced by a snapshot but is in no index` });
+      error({
+        blob: id,
+        message: `data blob ${id} is referenced by a snapshot or checkpoint but is in no index`,
+      });
     else if (t !== 'data')
       error({ blob: id, message: `blob ${id} is referenced as data but indexed as ${t}` });
   }
@@ -169,10 +205,9 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
         message: `stale lock of ${l.owner} on ${l.host} (pid ${l.pid}) since ${l.time}: "mailark unlock" removes it`,
       });
   }
-  const checkpoints = await repo.listObjects('checkpoints');
-  if (checkpoints.length > 0) {
+  if (checkpointIds.length > 0) {
     warn({
-      message: `${checkpoints.length} backup checkpoint(s) left by interrupted runs; the next backup resumes from them`,
+      message: `${checkpointIds.length} backup checkpoint(s) left by interrupted runs; the next backup resumes from them`,
     });
   }
 
