@@ -6,6 +6,7 @@ import type { MailarkCommand } from '../command.js';
 import { backup } from './backup.js';
 import { check } from './check.js';
 import { diff } from './diff.js';
+import { exportCommand } from './export.js';
 import { find } from './find.js';
 import { forget } from './forget.js';
 import { init } from './init.js';
@@ -17,6 +18,7 @@ import { restore } from './restore.js';
 import { snapshots } from './snapshots.js';
 import { stats } from './stats.js';
 import { unlock } from './unlock.js';
+import { verifyExportCommand } from './verify-export.js';
 
 export const commands: MailarkCommand[] = [
   init,
@@ -26,6 +28,8 @@ export const commands: MailarkCommand[] = [
   diff,
   find,
   restore,
+  exportCommand,
+  verifyExportCommand,
   forget,
   prune,
   check,
