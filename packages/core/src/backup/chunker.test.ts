@@ -93,6 +93,31 @@ describe('Chunker', () => {
     expect(new Chunker(params).finish()).toBeUndefined();
   });
 
+  it('cuts where format v1 always cut (stored repositories keep deduplicating)', () => {
+    // Lengths recorded from the first implementation: any change to the gear table, masks or skipping
+    // would silently stop new chunks from matching those already stored.
+    const lengths = chunkLengths(params, data);
+    expect(lengths.length).toBe(114);
+    expect(lengths.slice(0, 6)).toEqual([20803, 15353, 18414, 28825, 19074, 17361]);
+    expect(sha(Buffer.from(lengths.join(',')))).toBe(
+      'f962d5b30571125c78c130791d1dffe63d0482b0c613b5ccd56a9fa4595d06ae',
+    );
+    const b64 = Buffer.from(Buffer.from(prng(300_000, 'att')).toString('base64'));
+    expect(chunkLengths(params, b64).slice(0, 6)).toEqual([33634, 18463, 19356, 19872, 18802, 23675]);
+  });
+
+  it('returns views of the pushed piece, and joins only chunks that span pieces', () => {
+    const c = new Chunker(params);
+    const first = data.subarray(0, 100_000);
+    const chunks = c.push(first);
+    expect(chunks.length).toBeGreaterThan(2);
+    for (const ch of chunks) expect(ch.buffer).toBe(first.buffer);
+    const spanning = c.push(data.subarray(100_000, 200_000))[0] as Uint8Array;
+    expect(spanning.buffer).not.toBe(data.buffer);
+    const held = 100_000 - chunks.reduce((n, ch) => n + ch.length, 0);
+    expect(sha(spanning)).toBe(sha(data.subarray(100_000 - held, 100_000 - held + spanning.length)));
+  });
+
   it('rejects sizes that are not a power-of-two average', () => {
     expect(() => new Chunker({ ...params, avg: 10_000 })).toThrow(TypeError);
     expect(() => new Chunker({ ...params, seed: 'xyz' })).toThrow(TypeError);

@@ -9,7 +9,7 @@
  * - normalized chunking (NC level 2): a harder mask before the average size, an easier one after it,
  *   so sizes cluster around `avg`; no chunk is shorter than `min` (except the last) or longer than `max`;
  * - streaming: feed buffers of any size, get the same chunks as for the whole input at once, and never
- *   hold more than `max` bytes.
+ *   hold more than `max` bytes (as views of the pieces pushed, see Chunker).
  */
 import { createHash } from 'node:crypto';
 
@@ -23,7 +23,8 @@ export interface ChunkerParams {
 
 /** The chunker's fixed parts, derived once per repository. */
 interface Gear {
-  table: Uint32Array;
+  /** Signed 32-bit words: the hash stays in int32 arithmetic (only its top bits are ever tested). */
+  table: Int32Array;
   min: number;
   avg: number;
   max: number;
@@ -47,18 +48,18 @@ function gearFor(p: ChunkerParams): Gear {
     throw new TypeError('chunker seed must be an even-length hex string');
   }
   // 256 pseudo-random 32-bit words: SHA-256(seed || counter), 8 words per block.
-  const table = new Uint32Array(256);
+  const table = new Int32Array(256);
   const seed = Buffer.from(p.seed, 'hex');
   for (let block = 0; block < 32; block++) {
     const counter = Buffer.alloc(4);
     counter.writeUInt32BE(block);
     const digest = createHash('sha256').update('mailark-gear').update(seed).update(counter).digest();
-    for (let w = 0; w < 8; w++) table[block * 8 + w] = digest.readUInt32BE(w * 4);
+    for (let w = 0; w < 8; w++) table[block * 8 + w] = digest.readInt32BE(w * 4);
   }
   const bits = Math.log2(p.avg);
   // Bit j of a gear hash depends on the last j+1 bytes only, so the mask takes the TOP bits (the
   // widest window). NC level 2: bits+2 below avg, bits-2 from avg on.
-  const topBits = (n: number): number => (n <= 0 ? 0 : n >= 32 ? 0xffffffff : (0xffffffff << (32 - n)) >>> 0);
+  const topBits = (n: number): number => (n <= 0 ? 0 : n >= 32 ? -1 : -1 << (32 - n));
   const gear: Gear = {
     table,
     min: p.min,
@@ -72,84 +73,93 @@ function gearFor(p: ChunkerParams): Gear {
 }
 
 /**
- * A streaming chunker. push() returns the chunks completed by the new bytes (each a fresh copy that the
- * caller may keep); finish() returns the last, possibly short, chunk. One instance chunks one stream.
+ * A streaming chunker. push() returns the chunks completed by the new bytes; finish() returns the last,
+ * possibly short, chunk. One instance chunks one stream.
+ *
+ * No copies where none are needed: a chunk that lies within one pushed piece is a view of it (mail
+ * arrives as whole messages, so that is almost every chunk); only a chunk spanning pieces is joined
+ * into a new buffer. So pushed bytes must not change while the chunks cut from them are in use.
  */
 export class Chunker {
   private readonly g: Gear;
-  private readonly pending: Buffer;
-  /** Bytes of the current chunk held in `pending`. */
-  private len = 0;
+  /** Bytes of the current chunk seen in earlier pieces (views, not copies), and their total length. */
+  private held: Uint8Array[] = [];
+  private heldLen = 0;
   private hash = 0;
 
   constructor(params: ChunkerParams) {
     this.g = gearFor(params);
-    this.pending = Buffer.allocUnsafe(this.g.max);
   }
 
   push(data: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
-    let off = 0;
-    while (off < data.length) {
-      const cut = this.scan(data, off);
-      const end = cut < 0 ? data.length : cut;
-      this.pending.set(data.subarray(off, end), this.len - (end - off));
-      off = end;
-      if (cut >= 0) out.push(this.take());
+    let start = 0;
+    while (start < data.length) {
+      const cut = this.scan(data, start);
+      if (cut < 0) {
+        this.held.push(data.subarray(start));
+        this.heldLen += data.length - start;
+        break;
+      }
+      out.push(this.take(data.subarray(start, cut)));
+      start = cut;
     }
     return out;
   }
 
   /** The last chunk (shorter than `min` only if the whole stream was), or undefined if nothing is left. */
   finish(): Uint8Array | undefined {
-    return this.len === 0 ? undefined : this.take();
+    return this.heldLen === 0 ? undefined : this.take(new Uint8Array(0));
   }
 
   /**
-   * Advances the hash over data[off..] and this.len with it. Returns the index in `data` just past the
-   * cut point, or -1 when the data ran out first.
+   * Runs the gear hash over data[off..] and returns the index in `data` just past the cut point, or -1
+   * when the data ran out first. Loop bounds are precomputed from the chunk position so the inner loops
+   * do one table lookup, one add and one mask test per byte (this loop sees every byte of every mail).
    */
   private scan(data: Uint8Array, off: number): number {
     const { table, min, avg, max, maskSmall, maskLarge } = this.g;
-    let len = this.len;
-    let h = this.hash;
-    let i = off;
     const n = data.length;
-    // Below `min` no cut is possible: skip hashing those bytes (FastCDC's "cut-point skipping").
-    if (len < min) {
-      const skip = Math.min(min - len, n - i);
-      len += skip;
-      i += skip;
+    // The chunk position of data[i] is base + i.
+    const base = this.heldLen - off;
+    let h = this.hash;
+    // Below `min` no cut is possible: those bytes are not hashed (FastCDC's "cut-point skipping").
+    let i = Math.max(off, min - base);
+    const avgAt = Math.min(n, avg - base);
+    for (; i < avgAt; i++) {
+      h = ((h << 1) + (table[data[i] as number] as number)) | 0;
+      if ((h & maskSmall) === 0) return this.cutAt(i + 1);
     }
-    while (i < n && len < avg) {
-      h = ((h << 1) + (table[data[i] as number] as number)) >>> 0;
-      i++;
-      len++;
-      if ((h & maskSmall) === 0 && len >= min) return this.cutAt(i, len);
+    const maxAt = Math.min(n, max - base);
+    for (; i < maxAt; i++) {
+      h = ((h << 1) + (table[data[i] as number] as number)) | 0;
+      if ((h & maskLarge) === 0) return this.cutAt(i + 1);
     }
-    while (i < n && len < max) {
-      h = ((h << 1) + (table[data[i] as number] as number)) >>> 0;
-      i++;
-      len++;
-      if ((h & maskLarge) === 0) return this.cutAt(i, len);
-    }
-    this.len = len;
+    if (maxAt === max - base) return this.cutAt(maxAt);
     this.hash = h;
-    if (len >= max) return i;
     return -1;
   }
 
-  private cutAt(i: number, len: number): number {
-    this.len = len;
+  private cutAt(i: number): number {
     this.hash = 0;
     return i;
   }
 
-  private take(): Uint8Array {
-    const chunk = new Uint8Array(this.len);
-    chunk.set(this.pending.subarray(0, this.len));
-    this.len = 0;
-    this.hash = 0;
+  /** The current chunk: the held bytes followed by `tail`; a view when it lies in one piece. */
+  private take(tail: Uint8Array): Uint8Array {
+    const held = this.held;
+    this.held = [];
+    const total = this.heldLen + tail.length;
+    this.heldLen = 0;
+    if (held.length === 0) return tail;
+    if (held.length === 1 && tail.length === 0) return held[0] as Uint8Array;
+    const chunk = new Uint8Array(total);
+    let p = 0;
+    for (const part of held) {
+      chunk.set(part, p);
+      p += part.length;
+    }
+    chunk.set(tail, p);
     return chunk;
   }
 }

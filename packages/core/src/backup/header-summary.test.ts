@@ -21,9 +21,13 @@ describe('summarizeMessage on the 75 real-world fixtures', () => {
   it('streams to the same result however the bytes are split', () => {
     for (const n of names) {
       const bytes = fixture(n);
-      const s = new HeaderScanner();
-      for (let o = 0; o < bytes.length; o += 37) s.push(bytes.subarray(o, o + 37));
-      expect(s.summary(), n).toEqual(summarizeMessage(bytes));
+      const whole = summarizeMessage(bytes);
+      // Odd sizes put piece ends between CR, LF and a delimiter's first "-".
+      for (const size of [1, 2, 3, 37, 1000]) {
+        const s = new HeaderScanner();
+        for (let o = 0; o < bytes.length; o += size) s.push(bytes.subarray(o, o + size));
+        expect(s.summary(), `${n} in pieces of ${size}`).toEqual(whole);
+      }
     }
   });
 
@@ -120,6 +124,37 @@ describe('HeaderScanner on hand-made mail', () => {
     const s = summarizeMessage(Buffer.from(msg));
     expect(s.subject).toBe('Été 2024');
     expect(s.attachments).toEqual(['été.txt', 'résumé.pdf']);
+  });
+
+  it('does not take the rest of a split body line for a delimiter', () => {
+    const msg = Buffer.from(
+      [
+        'Content-Type: multipart/mixed; boundary="b"',
+        '',
+        '--b',
+        'Content-Type: text/plain',
+        '',
+        'a--b',
+        'Content-Disposition: attachment; filename=fake.txt',
+        '',
+        '--b',
+        'Content-Disposition: attachment; filename=real.txt',
+        '',
+        'x',
+        '--b--',
+      ].join('\r\n'),
+    );
+    expect(summarizeMessage(msg).attachments).toEqual(['real.txt']);
+    const at = msg.indexOf('a--b') + 1;
+    for (const cuts of [[at], [at - 1, at], [at, at + 1, at + 2]]) {
+      const s = new HeaderScanner();
+      let o = 0;
+      for (const c of [...cuts, msg.length]) {
+        s.push(msg.subarray(o, c));
+        o = c;
+      }
+      expect(s.summary().attachments, `cut at ${cuts.join(',')}`).toEqual(['real.txt']);
+    }
   });
 
   it('never throws on garbage, and reads a message that is all header', () => {

@@ -29,6 +29,8 @@ const MAX_BOUNDARIES = 256;
 const MAX_ATTACHMENTS = 500;
 /** Caps on stored header text, so that a mass mailing's To: does not bloat every page. */
 const MAX_TEXT = 2048;
+/** A line break followed by the first byte of a possible delimiter line. */
+const NL_DASH = Buffer.from('\n-');
 
 type Phase = 'top' | 'body' | 'part' | 'nested';
 
@@ -111,6 +113,8 @@ export class HeaderScanner {
   /** The unfinished last line of the previous piece. */
   private carry: Buffer[] = [];
   private carryLen = 0;
+  /** In a body: the previous piece ended inside a line that is no delimiter (skip to its end). */
+  private midLine = false;
   /** Lines of the header block being read (top, part or nested). */
   private block: string[] = [];
   private blockBytes = 0;
@@ -148,6 +152,25 @@ export class HeaderScanner {
     if (this.phase === 'body' && this.boundaries.size === 0) return;
     let start = 0;
     for (;;) {
+      if (this.phase === 'body' && this.carryLen === 0) {
+        // In a body only delimiter lines matter, and they open with "--": jump from one line that
+        // starts with "-" to the next (a native search) instead of visiting every line of an attachment.
+        if (this.midLine) {
+          const lf = buf.indexOf(0x0a, start);
+          if (lf < 0) return;
+          this.midLine = false;
+          start = lf + 1;
+        }
+        if (start >= buf.length) return;
+        if (buf[start] !== 0x2d) {
+          const next = buf.indexOf(NL_DASH, start);
+          if (next < 0) {
+            this.midLine = buf[buf.length - 1] !== 0x0a;
+            return;
+          }
+          start = next + 1;
+        }
+      }
       const lf = buf.indexOf(0x0a, start);
       if (lf < 0) {
         this.keep(buf.subarray(start));

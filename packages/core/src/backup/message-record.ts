@@ -14,7 +14,7 @@
  *   header blob is cut and the whole message goes through the chunker, so no blob exceeds max(chunk,
  *   MAX_HEADER_BYTES);
  * - streaming: pieces are written as they arrive and memory stays bounded by the header cap plus one
- *   chunk, whatever the message size.
+ *   chunk, whatever the message size; no byte is copied unless a chunk spans two pieces.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { BlobId } from '../mail/snapshot.js';
@@ -59,7 +59,8 @@ export function headerBlockEnd(buf: Uint8Array): number {
 
 /**
  * Writes one message, piece by piece. Call write() for each piece in order, then finish() once.
- * Pieces may be kept by the caller afterwards: the writer copies what it holds on to.
+ * The writer keeps views of the pieces, not copies (a message is hashed, chunked and sealed straight
+ * from the bytes IMAP delivered): pieces must not change until finish() has resolved.
  */
 export class MessageRecordWriter {
   private readonly hash: Hash = createHash('sha256');
@@ -88,10 +89,10 @@ export class MessageRecordWriter {
     this.size += piece.length;
     if (this.inBody) return this.chunk(piece);
 
-    this.head.push(Uint8Array.from(piece));
-    this.headLen += piece.length;
+    // Most mail arrives in one piece: its header block is found and cut without copying anything.
     // Headers are small: re-joining the held pieces until the empty line shows up costs little.
-    const held = this.head.length === 1 ? (this.head[0] as Uint8Array) : Buffer.concat(this.head);
+    const held = this.head.length === 0 ? piece : Buffer.concat([...this.head, piece]);
+    this.headLen += piece.length;
     this.head = [held];
     const end = headerBlockEnd(held);
     if (end >= 0 && end <= MAX_HEADER_BYTES) {
