@@ -220,6 +220,46 @@ describe('checkRepository', () => {
   });
 });
 
+describe('checkRepository with a signal', () => {
+  it('stops with INTERRUPTED between packs once aborted, without reading the rest', async () => {
+    const { store, repo } = await setup();
+    const total = (await repo.listPacks()).length;
+    expect(total).toBeGreaterThan(3);
+    const controller = new AbortController();
+    let dataProgress = 0;
+    const reporter = {
+      log() {},
+      progress(s: { phase: string; done: number }) {
+        // Abort while the second pack is being read (as SIGTERM would): the third is never downloaded.
+        if (s.phase === 'check data' && s.done === 1) controller.abort();
+        if (s.phase === 'check data') dataProgress++;
+      },
+    };
+    const opened = await Repository.open(store, PW, { index: 'lenient' });
+    const gets = store.counters.gets;
+    await expect(
+      checkRepository(opened, { readData: true, reporter, signal: controller.signal }),
+    ).rejects.toMatchObject({ code: 'INTERRUPTED', message: 'check interrupted; it changed nothing' });
+    expect(dataProgress).toBe(2);
+    // Headers of every pack plus snapshots and trees were read, but only two whole packs.
+    const interrupted = store.counters.gets - gets;
+    const full = await Repository.open(store, PW, { index: 'lenient' });
+    const before = store.counters.gets;
+    await checkRepository(full, { readData: true });
+    expect(store.counters.gets - before - interrupted).toBe(total - 2);
+  });
+
+  it('an aborted signal stops it before the first pack', async () => {
+    const { store } = await setup();
+    const opened = await Repository.open(store, PW, { index: 'lenient' });
+    const gets = store.counters.gets;
+    await expect(checkRepository(opened, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'INTERRUPTED',
+    });
+    expect(store.counters.gets).toBe(gets);
+  });
+});
+
 describe('choosePacks', () => {
   const packs = Array.from({ length: 10 }, (_, i) => `p${i}`);
   it('all, none, or a random subset of the right size without repeats', () => {

@@ -15,7 +15,7 @@
  * The check never stops at the first problem: errors name the object key, the blob id and what is
  * wrong; warnings note what is untidy but not damage (unindexed packs, stale locks, checkpoints).
  */
-import { isMailarkError } from '../errors.js';
+import { isMailarkError, MailarkError } from '../errors.js';
 import type { BlobId, Snapshot } from '../mail/snapshot.js';
 import { collectMailboxBlobs, collectReferencedBlobs, type TreeReader } from '../mail/snapshot-tree.js';
 import { type Reporter, silentReporter } from '../progress.js';
@@ -32,6 +32,11 @@ export interface CheckOptions {
   reporter?: Reporter;
   /** Test hook: the random source for the subset (default Math.random). */
   random?: () => number;
+  /**
+   * Checked before each pack, snapshot and checkpoint: once aborted, check stops with INTERRUPTED
+   * (it changes nothing, so stopping anywhere is safe; the agent's shutdown relies on it).
+   */
+  signal?: AbortSignal;
 }
 
 export interface CheckIssue {
@@ -104,6 +109,7 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
   }
   let done = 0;
   for (const [packId, size] of stored) {
+    throwIfAborted(opts.signal);
     reporter.progress({ phase: 'check packs', done: done++, total: stored.size });
     const key = packKey(packId);
     const entries = byPack.get(packId);
@@ -136,6 +142,7 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
   const snapshotIds = await listSnapshotIds(repo);
   done = 0;
   for (const id of snapshotIds) {
+    throwIfAborted(opts.signal);
     reporter.progress({ phase: 'check snapshots', done: done++, total: snapshotIds.length });
     try {
       // Straight from the store: a cached copy would hide damage.
@@ -151,6 +158,7 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
   // and its trees must load: a damaged one stops every later backup and prune.
   const checkpointIds = await repo.listObjects('checkpoints');
   for (const id of checkpointIds) {
+    throwIfAborted(opts.signal);
     const object = `checkpoints/${id}`;
     let cp: { v?: unknown; mailboxes?: unknown };
     try {
@@ -216,6 +224,7 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
   let blobsRead = 0;
   const toRead = choosePacks([...stored.keys()], opts);
   for (const packId of toRead) {
+    throwIfAborted(opts.signal);
     reporter.progress({ phase: 'check data', done: packsRead, total: toRead.length });
     const r = await readPack(repo, packId, stored.get(packId) ?? 0, error);
     packsRead++;
@@ -322,6 +331,14 @@ async function readPack(
     }
   }
   return ok;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new MailarkError('INTERRUPTED', 'check interrupted; it changed nothing', {
+      hint: 'run "mailark check" again',
+    });
+  }
 }
 
 async function listSnapshotIds(repo: Repository): Promise<string[]> {
