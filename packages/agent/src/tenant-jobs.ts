@@ -3,7 +3,8 @@
  *
  *   backup  runBackup (shared lock), then forgetSnapshots with the tenant's policy when it has one
  *   light   runBackup tagged "light" (the same incremental run: an unchanged folder costs one STATUS)
- *   check   checkRepository with a random share of pack data read (shared lock)
+ *   check   checkRepository with a random share of pack data read (shared lock; stops between packs
+ *           when the agent stops)
  *   prune   pruneRepository (exclusive lock: refused while anything else holds the repository)
  *
  * Before each job, stale locks are removed: a lock is stale when it was taken on this host by a
@@ -228,6 +229,8 @@ async function check(repo: Repository, t: TenantConfig, env: JobEnv): Promise<Jo
   try {
     const report = await checkRepository(repo, {
       reporter: env.reporter,
+      // Stops between packs on shutdown: a long read-data share must not outlast the grace period.
+      signal: env.signal,
       ...(t.checkReadDataSubset > 0 ? { readDataSubset: t.checkReadDataSubset } : {}),
     });
     for (const w of report.warnings) env.reporter.log('warn', `check: ${w.message}`, { object: w.object });
