@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalDirStore, Repository, saveTestSnapshot, TEST_KDF } from '@mailark/core';
@@ -104,6 +104,69 @@ describe('Agent (no IMAP: repository facts, staleness, alerts, HTTP)', () => {
     }
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
     expect(logs.at(-1)).toMatchObject({ msg: 'mailark-agent stopped' });
+  });
+});
+
+describe('Agent alerts across runs', () => {
+  it('a failed check alerts; the next good check sends one recovered event', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailark-agent-'));
+    writeFileSync(join(dir, 'pw'), 'repo password\n');
+    const repo = await Repository.init(new LocalDirStore(join(dir, 'repo')), 'repo password', {
+      kdf: TEST_KDF,
+    });
+    await saveTestSnapshot(
+      repo,
+      { 'a@x.test': { INBOX: [Buffer.from(`Subject: x\r\n\r\n${'body '.repeat(200)}\r\n`)] } },
+      new Date().toISOString(),
+      'x.test',
+    );
+    await repo.close();
+    const alerts = join(dir, 'alerts.jsonl');
+    const config = parseAgentConfig(
+      JSON.stringify({
+        alerts: { command: ['sh', '-c', 'cat >> "$0"', alerts] },
+        defaults: { schedule: { backup: '0 0 1 1 *' }, check: { readDataSubset: 100 } },
+        tenants: [
+          {
+            name: 'x.test',
+            repository: join(dir, 'repo'),
+            passwordFile: 'pw',
+            imap: { url: 'imap://127.0.0.1:1', adminUser: 'admin', adminPasswordFile: 'pw' },
+            users: ['a@x.test'],
+          },
+        ],
+      }),
+      join(dir, 'agent.json'),
+    );
+    const agent = new Agent({ config, logger: createLogger('error', { write() {} }), toolVersion: 'test' });
+    const signal = new AbortController().signal;
+    const events = () =>
+      readFileSyncOr(alerts)
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+    // Damage one pack (a flipped byte), check, put it back, check twice.
+    const packDir = join(dir, 'repo', 'data', readdirSync(join(dir, 'repo', 'data'))[0]!);
+    const pack = join(packDir, readdirSync(packDir)[0]!);
+    const good = readFileSync(pack);
+    const bad = Buffer.from(good);
+    bad[10] = (bad[10] as number) ^ 1;
+    writeFileSync(pack, bad);
+    expect((await agent.runOnce('x.test', 'check', signal)).outcome).toBe('failed');
+    writeFileSync(pack, good);
+    expect((await agent.runOnce('x.test', 'check', signal)).outcome).toBe('ok');
+    expect((await agent.runOnce('x.test', 'check', signal)).outcome).toBe('ok');
+    expect(events()).toEqual([
+      expect.objectContaining({ event: 'failure', tenant: 'x.test', job: 'check', code: 'CORRUPT' }),
+      expect.objectContaining({
+        event: 'recovered',
+        tenant: 'x.test',
+        job: 'check',
+        message: 'check of x.test succeeded again',
+      }),
+    ]);
   });
 });
 

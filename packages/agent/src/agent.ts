@@ -211,6 +211,7 @@ export class Agent {
         }),
       );
     }
+    if (report.outcome === 'ok') await this.alerter.resolve(job.tenant, job.kind, report.snapshotId);
     if (report.outcome !== 'interrupted') {
       await this.refresh(t);
       await this.checkStale();

@@ -80,16 +80,59 @@ describe('Alerter', () => {
     expect(JSON.stringify(reporter.logs)).not.toContain('s3cr3t');
   });
 
-  it('raises stale once per episode', async () => {
+  it('raises stale once per episode, and recovered when it ends', async () => {
     const alerter = new Alerter({ staleAfterMs: 1 }, new RecordingReporter());
     const all = ['a', 'b'];
     expect((await alerter.updateStale([{ tenant: 'a', message: 'old' }], all)).map((e) => e.tenant)).toEqual([
       'a',
     ]);
     expect(await alerter.updateStale([{ tenant: 'a', message: 'old' }], all)).toEqual([]);
+    expect(await alerter.updateStale([], all)).toEqual([
+      expect.objectContaining({
+        event: 'recovered',
+        tenant: 'a',
+        message: 'a: the newest complete snapshot is recent again',
+      }),
+    ]);
     expect(await alerter.updateStale([], all)).toEqual([]);
     expect(
       (await alerter.updateStale([{ tenant: 'a', message: 'old again' }], all)).map((e) => e.event),
     ).toEqual(['stale']);
+  });
+
+  it('closes each failure or partial episode with one recovered event when the job succeeds again', async () => {
+    const reporter = new RecordingReporter();
+    const alerter = new Alerter({ staleAfterMs: 1 }, reporter);
+    const fail = (
+      tenant: string,
+      job: 'backup' | 'light' | 'check',
+      kind: 'failure' | 'partial' = 'failure',
+    ) => alerter.send(Alerter.event({ event: kind, tenant, job, message: `${job} failed` }));
+    // Nothing was alerted: a success says nothing.
+    expect(await alerter.resolve('a', 'backup')).toBeUndefined();
+    // Two failed nights, then a partial one, then a success: one recovered, naming the snapshot.
+    await fail('a', 'backup');
+    await fail('a', 'backup');
+    await fail('a', 'light', 'partial');
+    await fail('b', 'backup');
+    await fail('a', 'check');
+    // A light pass is a backup: its success closes the backup episode; check's stays open.
+    expect(await alerter.resolve('a', 'light', 'abcd1234')).toMatchObject({
+      event: 'recovered',
+      tenant: 'a',
+      job: 'light',
+      message: 'light of a succeeded again',
+      snapshotId: 'abcd1234',
+    });
+    expect(await alerter.resolve('a', 'backup')).toBeUndefined();
+    expect(await alerter.resolve('a', 'check')).toMatchObject({ event: 'recovered', job: 'check' });
+    expect(await alerter.resolve('b', 'prune')).toBeUndefined();
+    expect(await alerter.resolve('b', 'backup')).toMatchObject({ event: 'recovered', tenant: 'b' });
+    const sent = reporter.logs.filter((l) => l.message.startsWith('alert recovered')).map((l) => l.message);
+    expect(sent).toEqual([
+      'alert recovered: light of a succeeded again',
+      'alert recovered: check of a succeeded again',
+      'alert recovered: backup of b succeeded again',
+    ]);
   });
 });

@@ -2,7 +2,11 @@
  * Alerts: tell a human when a tenant is not protected. Events: `failure` (a job failed), `partial`
  * (a backup saved a snapshot but some mailboxes failed), `stale` (the newest complete snapshot is
  * older than alerts.staleAfter, default 26 h; raised once per episode, again only after a fresh
- * complete snapshot ended the previous one).
+ * complete snapshot ended the previous one) and `recovered` (the problem an earlier alert reported is
+ * gone: the same job succeeded, light and backup counting as one, or the tenant is no longer stale).
+ * Every failure/partial episode and every stale episode is closed by exactly one `recovered` event, so
+ * a ticket or pager integration can resolve what it opened. Episodes live in memory: a failure
+ * alerted before an agent restart gets no `recovered` after it.
  *
  * Delivery, to each configured sink: a webhook (HTTP POST of the event as JSON) and/or a command
  * (argv, no shell; the event as one JSON document on its stdin, MAILARK_EVENT and MAILARK_TENANT in
@@ -13,7 +17,7 @@ import { hostname } from 'node:os';
 import type { MailboxFailure, Reporter } from '@mailark/core';
 import type { AgentConfig, JobKind } from './agent-config.js';
 
-export type AlertKind = 'failure' | 'partial' | 'stale';
+export type AlertKind = 'failure' | 'partial' | 'stale' | 'recovered';
 
 export interface AlertEvent {
   event: AlertKind;
@@ -32,8 +36,15 @@ export interface AlertEvent {
 /** How long an alert command may run before it is killed. */
 const COMMAND_TIMEOUT_MS = 30_000;
 
+/** The problem a job's failure is about: a light pass and the nightly backup are one (both back up). */
+function problemOf(tenant: string, job: JobKind): string {
+  return `${tenant}\u0000${job === 'light' ? 'backup' : job}`;
+}
+
 export class Alerter {
   private readonly staleTenants = new Set<string>();
+  /** Failure or partial alerts not yet followed by a success of the same job (problemOf keys). */
+  private readonly openProblems = new Set<string>();
 
   constructor(
     private readonly config: AgentConfig['alerts'],
@@ -51,6 +62,9 @@ export class Alerter {
 
   /** Delivers to every sink; resolves when all are done (or gave up). Never rejects. */
   async send(event: AlertEvent): Promise<void> {
+    if ((event.event === 'failure' || event.event === 'partial') && event.job !== undefined) {
+      this.openProblems.add(problemOf(event.tenant, event.job));
+    }
     this.reporter.log('warn', `alert ${event.event}: ${event.message}`, {
       alert: event.event,
       tenant: event.tenant,
@@ -63,15 +77,45 @@ export class Alerter {
   }
 
   /**
-   * Raises `stale` for tenants that just became stale; forgets tenants that are fresh again, so the
-   * next episode alerts anew. Returns the events sent.
+   * After a job succeeded: sends `recovered` when a failure or partial alert of that job (light and
+   * backup alike) is still open, and closes it. Returns the event sent, if any.
+   */
+  async resolve(tenant: string, job: JobKind, snapshotId?: string): Promise<AlertEvent | undefined> {
+    if (!this.openProblems.delete(problemOf(tenant, job))) return undefined;
+    const event = Alerter.event({
+      event: 'recovered',
+      tenant,
+      job,
+      message: `${job} of ${tenant} succeeded again`,
+      ...(snapshotId === undefined ? {} : { snapshotId }),
+    });
+    await this.send(event);
+    return event;
+  }
+
+  /**
+   * Raises `stale` for tenants that just became stale, and `recovered` for stale tenants that are
+   * fresh again (so the next episode alerts anew). Returns the events sent.
    */
   async updateStale(stale: ReadonlyArray<{ tenant: string; message: string }>, all: readonly string[]) {
     const now = new Set(stale.map((s) => s.tenant));
-    for (const t of all) if (!now.has(t)) this.staleTenants.delete(t);
-    const fresh = stale.filter((s) => !this.staleTenants.has(s.tenant));
-    for (const s of fresh) this.staleTenants.add(s.tenant);
-    const events = fresh.map((s) => Alerter.event({ event: 'stale', tenant: s.tenant, message: s.message }));
+    const events: AlertEvent[] = [];
+    for (const t of all) {
+      if (!now.has(t) && this.staleTenants.delete(t)) {
+        events.push(
+          Alerter.event({
+            event: 'recovered',
+            tenant: t,
+            message: `${t}: the newest complete snapshot is recent again`,
+          }),
+        );
+      }
+    }
+    for (const s of stale) {
+      if (this.staleTenants.has(s.tenant)) continue;
+      this.staleTenants.add(s.tenant);
+      events.push(Alerter.event({ event: 'stale', tenant: s.tenant, message: s.message }));
+    }
     await Promise.all(events.map((e) => this.send(e)));
     return events;
   }
