@@ -8,12 +8,12 @@
  */
 import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { extract } from 'tar-stream';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import { errorText, MailarkError } from '../errors.js';
 import { archiveKindOf } from './archive-sink.js';
 import { SUMS_FILE } from './export-paths.js';
@@ -61,8 +61,13 @@ async function isGzip(path: string): Promise<boolean> {
   }
 }
 
+// The archive libraries load when an export is read, not with every command that loads @mailark/core.
+let tarStream: typeof import('tar-stream') | undefined;
+let yauzlModule: typeof yauzl | undefined;
+
 async function* tarEntries(path: string, gz: boolean): AsyncGenerator<ArchiveEntry> {
-  const ex = extract();
+  tarStream ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream');
+  const ex = tarStream.extract();
   const stages: NodeJS.ReadWriteStream[] = gz ? [createGunzip()] : [];
   const done = pipeline([createReadStream(path), ...stages, ex as unknown as NodeJS.WritableStream]);
   done.catch(() => {});
@@ -100,10 +105,12 @@ async function* tarEntries(path: string, gz: boolean): AsyncGenerator<ArchiveEnt
 
 async function* zipEntries(path: string): AsyncGenerator<ArchiveEntry> {
   let zip: yauzl.ZipFile;
+  yauzlModule ??= createRequire(import.meta.url)('yauzl') as typeof yauzl;
+  const openZip = yauzlModule.open;
   try {
     // decodeStrings false: names arrive raw, so yauzl neither rejects nor rewrites a "\" in them.
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-      yauzl.open(path, { lazyEntries: true, decodeStrings: false, autoClose: true }, (err, z) =>
+      openZip(path, { lazyEntries: true, decodeStrings: false, autoClose: true }, (err, z) =>
         err ? reject(err) : resolve(z),
       ),
     );

@@ -16,8 +16,8 @@ import type { WriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { AbortMultipartUploadCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { Upload } from '@aws-sdk/lib-storage';
 import { errorText, MailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import { mapS3Error } from '../store/s3-errors.js';
@@ -173,6 +173,19 @@ export interface S3OutputOptions {
 const MIB = 1024 * 1024;
 const MAX_PARTS = 10_000;
 
+// The AWS SDK costs ~200 ms of CPU to load: only an export to S3 loads it.
+interface S3Sdk {
+  s3: typeof import('@aws-sdk/client-s3');
+  storage: typeof import('@aws-sdk/lib-storage');
+}
+let s3Sdk: Promise<S3Sdk> | undefined;
+function loadS3Sdk(): Promise<S3Sdk> {
+  s3Sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(
+    ([s3, storage]) => ({ s3, storage }),
+  );
+  return s3Sdk;
+}
+
 /**
  * Part size and upload concurrency for an archive of about `expectedBytes`: parts of at least 8 MiB,
  * large enough that the archive needs at most 9,000 parts (10% margin under S3's 10,000), whole MiB;
@@ -198,13 +211,14 @@ export class S3Output implements ByteOutput {
   private constructor(
     private readonly opts: S3OutputOptions & { client: S3Client },
     private readonly ownsClient: boolean,
+    private readonly sdk: S3Sdk,
   ) {
     this.location = `s3://${opts.bucket}/${opts.key}`;
     this.client = opts.client;
     this.reporter = opts.reporter ?? silentReporter;
     const { partSize, queueSize } = planMultipart(opts.expectedBytes);
     // leavePartsOnError: mailark aborts the upload itself (abort()), so it can report the outcome.
-    this.upload = new Upload({
+    this.upload = new sdk.storage.Upload({
       client: this.client,
       params: {
         Bucket: opts.bucket,
@@ -230,7 +244,12 @@ export class S3Output implements ByteOutput {
   }
 
   static async open(opts: S3OutputOptions): Promise<S3Output> {
-    return new S3Output({ ...opts, client: opts.client ?? s3Client(opts) }, opts.client === undefined);
+    const sdk = await loadS3Sdk();
+    return new S3Output(
+      { ...opts, client: opts.client ?? s3Client(opts, sdk) },
+      opts.client === undefined,
+      sdk,
+    );
   }
 
   async finish(): Promise<{ bytes: number; sha256: string }> {
@@ -256,7 +275,7 @@ export class S3Output implements ByteOutput {
     const { bucket, key } = this.opts;
     try {
       await this.client.send(
-        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+        new this.sdk.s3.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
       );
       this.reporter.log('info', `aborted the multipart upload of ${this.location}`, { uploadId });
     } catch (err) {
@@ -282,7 +301,7 @@ export class S3Output implements ByteOutput {
   }
 }
 
-function s3Client(opts: S3OutputOptions): S3Client {
+function s3Client(opts: S3OutputOptions, sdk: S3Sdk): S3Client {
   const s = resolveS3Settings(
     {
       bucket: opts.bucket,
@@ -300,5 +319,5 @@ function s3Client(opts: S3OutputOptions): S3Client {
     config.responseChecksumValidation = 'WHEN_REQUIRED';
   }
   if (opts.credentials !== undefined) config.credentials = opts.credentials;
-  return new S3Client(config);
+  return new sdk.s3.S3Client(config);
 }

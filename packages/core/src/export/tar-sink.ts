@@ -9,11 +9,19 @@
  * pipeline's failure, so a dead output (disk full, S3 error) surfaces at once instead of hanging.
  */
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { type Header, type Pack, pack } from 'tar-stream';
+import type { Header, Pack } from 'tar-stream';
 import type { ArchiveSink, EntryOptions, SinkResult } from './archive-sink.js';
 import { type ByteOutput, fileError } from './byte-output.js';
+
+// tar-stream is loaded by the first tar export, not by every command that loads @mailark/core.
+let tarStream: typeof import('tar-stream') | undefined;
+function newPack(): Pack {
+  tarStream ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream');
+  return tarStream.pack();
+}
 
 export class TarSink implements ArchiveSink {
   readonly kind: 'tar' | 'tgz';
@@ -29,7 +37,7 @@ export class TarSink implements ArchiveSink {
   ) {
     this.kind = gzipLevel === undefined ? 'tar' : 'tgz';
     this.location = output.location;
-    this.pack = pack();
+    this.pack = newPack();
     const stages: NodeJS.ReadWriteStream[] =
       gzipLevel === undefined ? [] : [createGzip({ level: gzipLevel, chunkSize: 64 * 1024 })];
     this.done = pipeline([this.pack as unknown as NodeJS.ReadableStream, ...stages, output.writable]);
