@@ -95,6 +95,15 @@ describe('Agent (no IMAP: repository facts, staleness, alerts, HTTP)', () => {
       expect(v('mailark_tenant_repository_up', 'none.test')).toBe(0);
       expect(v('mailark_tenant_repository_up', 'fresh.test')).toBe(1);
       expect(v('mailark_tenant_repository_bytes', 'fresh.test')).toBeGreaterThan(0);
+      // The next backup: 1 January, 00:00 in the configured zone (the system's), of next year.
+      const next = samples.find(
+        (s) =>
+          s.name === 'mailark_tenant_next_run_timestamp_seconds' &&
+          s.labels.tenant === 'old.test' &&
+          s.labels.job === 'backup',
+      )?.value;
+      const year = new Date().getFullYear() + 1;
+      expect(next).toBe(new Date(year, 0, 1, 0, 0, 0).getTime() / 1000);
       expect(logs.find((l) => l.msg === 'mailark-agent started')).toMatchObject({
         level: 'info',
         tenants: 3,

@@ -118,6 +118,7 @@ export class Agent {
       running: this.queue.running.map((j) => ({ tenant: j.tenant, kind: j.kind })),
       queued: this.queue.queued.length,
       tenants: [...this.statuses.values()],
+      ...(this.stopping === undefined ? { nextRuns: this.scheduler.nextRuns() } : {}),
     });
   }
 

@@ -101,6 +101,11 @@ describe('metrics', () => {
       running: [{ tenant: 'a.test', kind: 'check' }],
       queued: 3,
       tenants: [a, b],
+      nextRuns: [
+        { tenant: 'a.test', kind: 'backup', next: new Date('2030-01-02T02:00:00Z') },
+        { tenant: 'a.test', kind: 'check', next: null },
+        { tenant: 'b"quote\\.test', kind: 'prune', next: new Date('2030-01-06T03:00:00.500Z') },
+      ],
     });
     // Every family has HELP and TYPE lines before its samples.
     expect(text).toMatch(/# HELP mailark_agent_up .*\n# TYPE mailark_agent_up gauge\nmailark_agent_up 1\n/);
@@ -121,6 +126,16 @@ describe('metrics', () => {
     expect(value('mailark_tenant_backup_bytes_total', { tenant: 'a.test' })).toBe(4_000_000);
     expect(value('mailark_tenant_snapshots', { tenant: 'a.test' })).toBe(7);
     expect(value('mailark_tenant_repository_bytes', { tenant: 'a.test' })).toBe(123_456_789);
+    expect(value('mailark_tenant_next_run_timestamp_seconds', { tenant: 'a.test', job: 'backup' })).toBe(
+      Date.parse('2030-01-02T02:00:00Z') / 1000,
+    );
+    // A schedule that never fires again has no sample, not a made-up 0.
+    expect(
+      value('mailark_tenant_next_run_timestamp_seconds', { tenant: 'a.test', job: 'check' }),
+    ).toBeUndefined();
+    expect(
+      value('mailark_tenant_next_run_timestamp_seconds', { tenant: 'b"quote\\.test', job: 'prune' }),
+    ).toBe(Date.parse('2030-01-06T03:00:00.500Z') / 1000);
     // Label values are escaped and survive the round trip.
     expect(value('mailark_tenant_errors_total', { tenant: 'b"quote\\.test', job: 'backup' })).toBe(1);
     expect(value('mailark_tenant_last_run_success', { tenant: 'b"quote\\.test', job: 'backup' })).toBe(0);

@@ -13,6 +13,8 @@ export interface AgentMetricsState {
   running: ReadonlyArray<{ tenant: string; kind: JobKind }>;
   queued: number;
   tenants: readonly TenantStatus[];
+  /** When each scheduled job fires next (null: never again); absent while the agent stops. */
+  nextRuns?: ReadonlyArray<{ tenant: string; kind: JobKind; next: Date | null }>;
 }
 
 type Labels = Record<string, string>;
@@ -71,6 +73,11 @@ export function renderMetrics(s: AgentMetricsState): string {
     'gauge',
     'End of the last run of each job.',
   );
+  const nextRun = family(
+    'mailark_tenant_next_run_timestamp_seconds',
+    'gauge',
+    'When the schedule starts the job next (it may wait for a slot).',
+  );
   const messages = family(
     'mailark_tenant_backup_messages_total',
     'counter',
@@ -128,6 +135,10 @@ export function renderMetrics(s: AgentMetricsState): string {
       lastOk({ ...tenant, job: kind }, run.outcome === 'ok' ? 1 : 0);
       lastEnd({ ...tenant, job: kind }, run.endedAt / 1000);
       errors({ ...tenant, job: kind }, t.totals.errors[kind] ?? 0);
+    }
+    for (const r of s.nextRuns ?? []) {
+      if (r.tenant === t.tenant && r.next !== null)
+        nextRun({ ...tenant, job: r.kind }, r.next.getTime() / 1000);
     }
     lastSuccess(tenant, t.lastSuccess === undefined ? undefined : t.lastSuccess / 1000);
     newest(tenant, t.newestComplete === undefined ? undefined : t.newestComplete / 1000);
