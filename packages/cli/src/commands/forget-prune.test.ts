@@ -105,6 +105,29 @@ describe('mailark forget', () => {
     expect(z.code).toBe(2);
     expect(z.stderr).toContain('unknown time zone "Mars/Olympus"');
   });
+
+  it('refuses an option given without its value, or an empty --keep-tag, instead of keeping everything', async () => {
+    // Each of these once ran as an empty policy (or a tag list matching every snapshot): exit 0, nothing
+    // removed, although the operator asked for a policy.
+    for (const argv of [
+      ['forget', '--keep-daily'],
+      ['forget', '--keep-last', '--dry-run'],
+      ['forget', '--keep-within'],
+      ['forget', '--keep-last', '1', '--tenant'],
+      ['forget', '--keep-tag', ','],
+      ['forget', '--keep-last', '1', '--keep-tag', ''],
+      ['prune', '--max-unused'],
+    ]) {
+      const r = await mailark(argv);
+      expect(r.code, `${argv.join(' ')}: ${r.stdout}`).toBe(2);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines[0], argv.join(' ')).toMatch(
+        /^mailark: .*(keep-daily|keep-last|keep-within|tenant|keep-tag|max-unused)/,
+      );
+    }
+    const repo = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    expect(await repo.listSnapshots()).toHaveLength(4);
+  });
 });
 
 describe('mailark prune', () => {

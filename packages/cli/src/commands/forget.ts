@@ -22,39 +22,51 @@ export const forget = defineCommand({
   describe: 'remove snapshots according to a retention policy',
   builder: (y) =>
     y
-      .option('keep-last', { type: 'number', describe: 'keep the N newest snapshots (-1: all)' })
+      .option('keep-last', {
+        type: 'number',
+        requiresArg: true,
+        describe: 'keep the N newest snapshots (-1: all)',
+      })
       .option('keep-hourly', {
         type: 'number',
+        requiresArg: true,
         describe: 'keep the newest snapshot of each of the last N hours',
       })
       .option('keep-daily', {
         type: 'number',
+        requiresArg: true,
         describe: 'keep the newest snapshot of each of the last N days',
       })
       .option('keep-weekly', {
         type: 'number',
+        requiresArg: true,
         describe: 'keep the newest snapshot of each of the last N ISO weeks',
       })
       .option('keep-monthly', {
         type: 'number',
+        requiresArg: true,
         describe: 'keep the newest snapshot of each of the last N months',
       })
       .option('keep-yearly', {
         type: 'number',
+        requiresArg: true,
         describe: 'keep the newest snapshot of each of the last N years',
       })
       .option('keep-within', {
         type: 'string',
+        requiresArg: true,
         describe: 'keep every snapshot within this duration of the newest, e.g. 2d, 1w3d, 1y6m, 36h',
       })
       .option('keep-tag', {
         type: 'string',
+        requiresArg: true,
         array: true,
         describe: 'keep snapshots with these tags (comma-separated: all of them; repeat: any of the lists)',
       })
-      .option('tenant', { type: 'string', describe: "only this tenant's snapshots" })
+      .option('tenant', { type: 'string', requiresArg: true, describe: "only this tenant's snapshots" })
       .option('time-zone', {
         type: 'string',
+        requiresArg: true,
         describe: 'IANA zone of the calendar buckets (default: the system zone)',
       })
       .option('dry-run', {
@@ -69,6 +81,7 @@ export const forget = defineCommand({
       })
       .option('max-unused', {
         type: 'string',
+        requiresArg: true,
         default: '5%',
         describe: 'with --prune: unused space to tolerate',
       }),

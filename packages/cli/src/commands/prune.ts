@@ -20,6 +20,7 @@ export const prune = defineCommand({
       })
       .option('max-unused', {
         type: 'string',
+        requiresArg: true,
         default: '5%',
         describe: 'unused space to tolerate rather than repack: a percentage, a size (500M) or "unlimited"',
       }),

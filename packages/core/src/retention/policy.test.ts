@@ -194,7 +194,14 @@ describe('applyRetentionPolicy: restic semantics', () => {
   });
 
   it('rejects malformed counts and durations with USAGE', () => {
-    for (const bad of [{ daily: 1.5 }, { last: -2 }, { within: '3x' }, { within: '' }]) {
+    for (const bad of [
+      { daily: 1.5 },
+      { last: -2 },
+      { within: '3x' },
+      { within: '' },
+      { tags: [[]] },
+      { tags: [['a', ' ']] },
+    ]) {
       let err: unknown;
       try {
         applyRetentionPolicy([snap('2024-05-01T02:00:00Z')], bad as RetentionPolicy);

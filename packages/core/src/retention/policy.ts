@@ -89,6 +89,16 @@ export function validatePolicy(policy: RetentionPolicy): void {
     }
   }
   if (policy.within !== undefined) parseRetentionDuration(policy.within);
+  for (const list of policy.tags ?? []) {
+    // An empty list (or tag) would match every snapshot and silently keep everything.
+    if (list.length === 0 || list.some((t) => t.trim() === '')) {
+      const what =
+        list.length === 0 ? 'no tag name' : `an empty tag name in ${JSON.stringify(list.join(','))}`;
+      throw new MailarkError('USAGE', `keep-tag with ${what}: it would keep every snapshot`, {
+        hint: 'e.g. --keep-tag monthly, or --keep-tag before-migration,manual for both tags',
+      });
+    }
+  }
 }
 
 export function isPolicyEmpty(policy: RetentionPolicy): boolean {
