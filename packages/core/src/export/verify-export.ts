@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
-import { MailarkError } from '../errors.js';
+import { errorText, isMailarkError, MailarkError } from '../errors.js';
 import type { Snapshot } from '../mail/snapshot.js';
 import { loadTenantTree, type TreeReader } from '../mail/snapshot-tree.js';
 import { type Reporter, silentReporter } from '../progress.js';
@@ -101,8 +101,21 @@ export async function verifyExport(
   let files = 0;
   let bytes = 0;
   let sawSums = false;
+  let lastPath = '';
   try {
-    for await (const entry of reader.entries()) {
+    const entries = reader.entries()[Symbol.asyncIterator]();
+    while (true) {
+      let next: IteratorResult<ArchiveEntry>;
+      try {
+        next = await entries.next();
+      } catch (err) {
+        if (checks === undefined || opts.signal?.aborted) throw err;
+        differ({ kind: 'content', message: `the export cannot be read past ${lastPath || 'its start'}: ${errorText(err)}` });
+        break;
+      }
+      if (next.done === true) break;
+      const entry = next.value;
+      lastPath = entry.path;
       opts.signal?.throwIfAborted();
       if (entry.type === 'directory') continue;
       if (entry.type !== 'file') {
@@ -156,7 +169,16 @@ export async function verifyExport(
         for await (const chunk of entry.content()) await listedSums.write(chunk);
         continue;
       }
-      const sha = await checks.file(entry);
+      let sha: string;
+      try {
+        sha = await checks.file(entry);
+      } catch (err) {
+        if (opts.signal?.aborted || isMailarkError(err, 'INTERNAL')) throw err;
+        // A damaged entry (bad deflate data, truncated archive) is named; a zip's other entries
+        // still read, a tar stream ends here (the entries after it are reported missing).
+        differ({ kind: 'content', path: entry.path, message: `${entry.path}: cannot be read (${errorText(err)})` });
+        sha = 'unreadable';
+      }
       bytes += entry.size;
       await actualSums.write(sha256SumsLine(sha, entry.path));
       reporter.progress({ phase: 'verify', done: files, bytes, current: entry.path });
