@@ -190,6 +190,7 @@ export class Agent {
         durationMs: endedAt - startedAt,
         ...(report.figures === undefined ? {} : report.figures),
         ...(report.forget === undefined ? {} : { forget: report.forget }),
+        ...(report.prune === undefined ? {} : { prune: report.prune }),
         ...(report.error === undefined ? {} : { error: report.error }),
       },
       'job finished',

@@ -2,7 +2,7 @@
  * The agent's logs: pino JSON lines on stdout (journald and container runtimes collect them), one
  * object per event with `tenant`, `job`, `mailbox`, durations and counts as fields, never secrets.
  * PinoReporter adapts core's Reporter to a pino logger, so core's own log lines (backup per mailbox,
- * prune plan, stale locks ignored) land in the same stream with the job's fields attached. Progress
+ * stale locks ignored; the prune plan at debug level) land in the same stream with the job's fields attached. Progress
  * updates are frequent: they are logged at debug level, at most one per 10 s per job.
  */
 import type { LogLevel, ProgressState, Reporter } from '@mailark/core';

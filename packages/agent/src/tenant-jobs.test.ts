@@ -5,7 +5,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalDirStore, type ProgressState, Repository, saveTestSnapshot, TEST_KDF } from '@mailark/core';
+import {
+  forgetSnapshots,
+  LocalDirStore,
+  type ProgressState,
+  Repository,
+  saveTestSnapshot,
+  TEST_KDF,
+} from '@mailark/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseAgentConfig, type TenantConfig } from './agent-config.js';
 import { type JobEnv, runTenantJob } from './tenant-jobs.js';
@@ -79,6 +86,24 @@ describe('runTenantJob', () => {
     const { env, phases } = envAborting(() => false);
     expect(await runTenantJob(tenant, 'check', env)).toEqual({ kind: 'check', outcome: 'ok' });
     expect(phases.filter((p) => p.startsWith('check data')).length).toBeGreaterThan(2);
+  });
+
+  it('prune reports what it did (core logs its plan at debug level only)', async () => {
+    const repo = await Repository.open(new LocalDirStore(join(dir, 'repo')), 'repo password');
+    await forgetSnapshots(repo, { policy: { last: 1 } });
+    await repo.close();
+    const logged: string[] = [];
+    const { env } = envAborting(() => false);
+    env.reporter = { log: (level, message) => void logged.push(`${level} ${message}`), progress() {} };
+    const report = await runTenantJob(tenant, 'prune', env);
+    expect(report).toMatchObject({ kind: 'prune', outcome: 'ok' });
+    const p = report.prune!;
+    expect(p.deletedPacks + p.repackedPacks).toBeGreaterThan(0);
+    expect(p.packBytesAfter).toBeLessThan(p.packBytesBefore);
+    let bytes = 0;
+    for await (const o of new LocalDirStore(join(dir, 'repo')).list('data/')) bytes += o.size;
+    expect(p.packBytesAfter).toBe(bytes);
+    expect(logged.filter((l) => l.startsWith('info '))).toEqual([]);
   });
 
   it('check stops between packs when the agent stops: interrupted, lock released', async () => {

@@ -52,7 +52,15 @@ export interface JobReport {
   figures?: BackupFigures;
   failures?: MailboxFailure[];
   snapshotId?: string;
-  forget?: { removed: number; kept: number };
+  forget?: { policy: string; removed: number; kept: number };
+  /** What a prune job did (core logs its plan at debug level only). */
+  prune?: {
+    deletedPacks: number;
+    repackedPacks: number;
+    packBytesBefore: number;
+    packBytesAfter: number;
+    unusedBytesAfter: number;
+  };
 }
 
 export interface RepositoryFacts {
@@ -95,13 +103,23 @@ export async function runTenantJob(t: TenantConfig, kind: JobKind, env: JobEnv):
       env.reporter.log('warn', `removed ${stale.length} stale lock(s) of dead processes`, { locks: stale });
     if (kind === 'backup' || kind === 'light') return await backup(repo, t, kind, env);
     if (kind === 'check') return await check(repo, t, env);
-    await pruneRepository(repo, {
+    const p = await pruneRepository(repo, {
       maxUnused: parseMaxUnused(t.pruneMaxUnused),
       reporter: env.reporter,
       signal: env.signal,
       lockOwner: 'mailark-agent prune',
     });
-    return { kind, outcome: 'ok' };
+    return {
+      kind,
+      outcome: 'ok',
+      prune: {
+        deletedPacks: p.deletedPacks.length + p.unindexedPacks.length,
+        repackedPacks: p.repackedPacks.length,
+        packBytesBefore: p.packBytesBefore,
+        packBytesAfter: p.packBytesAfter,
+        unusedBytesAfter: p.stats.unusedBytesAfter,
+      },
+    };
   } catch (err) {
     return { kind, ...failure(err) };
   } finally {
@@ -204,7 +222,7 @@ async function backup(
         signal: env.signal,
         lockOwner: 'mailark-agent forget',
       });
-      report.forget = { removed: f.removed.length, kept: f.kept };
+      report.forget = { policy: f.policy, removed: f.removed.length, kept: f.kept };
     } catch (err) {
       // Someone else (a restore, a check from the CLI) holds the repository: retention waits a night.
       if (isMailarkError(err, 'LOCKED')) env.reporter.log('warn', `retention skipped: ${err.message}`);

@@ -82,6 +82,9 @@ describe('mailark forget', () => {
     const p = await mailark(['forget', '--keep-last', '1', '--prune', '--max-unused', '0']);
     expect(p.code).toBe(0);
     expect(p.stdout).toMatch(/did delete \d+ packs/);
+    // stdout says it all: no policy line repeated on stderr, no bare "prune plan" / "prune done".
+    expect(p.stdout).toContain('keep 1 latest snapshots');
+    expect(p.stderr).toBe('');
     const after = await dataBytes();
     // One night of four distinct nights remains.
     expect(after).toBeLessThan(before * 0.5);

@@ -65,7 +65,8 @@ export async function forgetSnapshots(repo: Repository, opts: ForgetOptions): Pr
       removed: doomed.map((d) => d.id),
       kept: groups.reduce((n, g) => n + g.decisions.filter((d) => d.keep).length, 0),
     };
-    reporter.log('info', `forget: ${result.policy}`, {
+    // debug: the result carries the same; front ends print it (the CLI) or log it (the agent).
+    reporter.log('debug', `forget: ${result.policy}`, {
       kept: result.kept,
       remove: result.removed.length,
       dryRun: result.dryRun,

@@ -101,7 +101,8 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions = {})
       throw new InternalError(`prune lost ${lost.length} referenced blob(s), e.g. ${lost[0]}`);
     result.packBytesAfter = (await repo.listPacks()).reduce((s, p) => s + p.size, 0);
     result.durationMs = Date.now() - started;
-    reporter.log('info', 'prune done', {
+    // debug, as the plan: the result carries the same; front ends print it (CLI) or log it (agent).
+    reporter.log('debug', 'prune done', {
       deletedPacks: result.deletedPacks.length + result.unindexedPacks.length,
       repackedPacks: result.repackedPacks.length,
       newPacks: result.newPacks.length,
@@ -176,7 +177,7 @@ async function execute(
 
 function reportPlan(reporter: Reporter, plan: PrunePlan): void {
   const s = plan.stats;
-  reporter.log('info', 'prune plan', {
+  reporter.log('debug', 'prune plan', {
     packs: s.packs,
     usedBlobs: s.usedBlobs,
     usedBytes: s.usedBytes,
