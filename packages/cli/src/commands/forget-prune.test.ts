@@ -81,7 +81,8 @@ describe('mailark forget', () => {
     const before = await dataBytes();
     const p = await mailark(['forget', '--keep-last', '1', '--prune', '--max-unused', '0']);
     expect(p.code).toBe(0);
-    expect(p.stdout).toMatch(/did delete \d+ packs/);
+    expect(p.stdout).toMatch(/^deleted [1-9]\d* packs \(/m);
+    expect(p.stdout).toMatch(/^repacked \d+ packs \(/m);
     // stdout says it all: no policy line repeated on stderr, no bare "prune plan" / "prune done".
     expect(p.stdout).toContain('keep 1 latest snapshots');
     expect(p.stderr).toBe('');
@@ -141,6 +142,8 @@ describe('mailark prune', () => {
     expect(r.code).toBe(11);
     expect(r.stderr).toContain('locked (shared) by mailark backup');
     await lock.release();
+    const dry = await mailark(['prune', '--dry-run']);
+    expect(dry.stdout).toMatch(/^would delete 0 packs \(0 B\)$/m);
     const ok = await mailark(['prune', '--dry-run', '--json']);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ dryRun: true, snapshots: 4, stats: { unusedBlobs: 0 } });

@@ -45,7 +45,7 @@ export const prune = defineCommand({
 
 export function printPrune(out: { line(t?: string): void }, r: PruneResult): void {
   const s = r.stats;
-  const verb = r.dryRun ? 'would' : 'did';
+  const [deleted, repacked] = r.dryRun ? ['would delete', 'would repack'] : ['deleted', 'repacked'];
   out.line();
   out.line(
     `used: ${formatCount(s.usedBlobs)} blobs, ${formatBytes(s.usedBytes)}; ` +
@@ -53,11 +53,11 @@ export function printPrune(out: { line(t?: string): void }, r: PruneResult): voi
       (s.duplicateBlobs > 0 ? ` (${formatCount(s.duplicateBlobs)} duplicates)` : ''),
   );
   out.line(
-    `${verb} delete ${formatCount(r.deletedPacks.length + r.unindexedPacks.length)} packs (${formatBytes(s.deleteBytes)})` +
+    `${deleted} ${formatCount(r.deletedPacks.length + r.unindexedPacks.length)} packs (${formatBytes(s.deleteBytes)})` +
       (r.unindexedPacks.length > 0 ? `, ${formatCount(r.unindexedPacks.length)} of them in no index` : ''),
   );
   out.line(
-    `${verb} repack ${formatCount(r.repackedPacks.length)} packs (${formatBytes(s.repackBytes)}, ` +
+    `${repacked} ${formatCount(r.repackedPacks.length)} packs (${formatBytes(s.repackBytes)}, ` +
       `${formatBytes(s.repackCopyBytes)} of it still used)`,
   );
   out.line(
