@@ -90,6 +90,26 @@ describe('LocalDirStore', () => {
     expect(await store.stat('a/b')).toBeUndefined();
   });
 
+  it('fails a put under a directory that refuses new entries, instead of spinning in mkdir', async () => {
+    // /proc exists but answers ENOENT to mkdir: Node's recursive mkdir loops forever there.
+    const store = new LocalDirStore('/proc/mailark-no-such-dir/repo');
+    const err = (await store.put('keys/k', bytes('x')).catch((e: unknown) => e)) as MailarkError;
+    expect(err).toBeInstanceOf(MailarkError);
+    expect(err.code).toBe('STORE_IO');
+    expect(err.message).toContain('its directory cannot be created there');
+    expect(err.details?.transient).toBe(false);
+  }, 5_000);
+
+  it('creates missing parents, concurrently, and syncs into an existing tree', async () => {
+    const store = new LocalDirStore(path.join(dir, 'new', 'deep'));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.put(`data/${(i % 3).toString(16).padStart(2, '0')}/p${i}`, bytes('x')),
+      ),
+    );
+    expect(await listKeys(store)).toHaveLength(20);
+  });
+
   it('treats a key that names a directory of objects as absent', async () => {
     const store = new LocalDirStore(dir);
     await store.put('data/ab/p', bytes('x'));

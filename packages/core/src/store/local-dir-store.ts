@@ -47,7 +47,7 @@ export class LocalDirStore implements ObjectStore {
     const dir = path.dirname(file);
     const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
-      const created = await fs.mkdir(dir, { recursive: true });
+      const created = await makeDirs(dir);
       // A new directory entry is durable only once its parent directory is synced: sync every parent
       // of a directory this put created (the target directory itself is synced after the link).
       if (created !== undefined) {
@@ -278,6 +278,37 @@ async function readRange(file: string, range: ByteRange, key: string, location: 
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * `mkdir -p` that returns the first directory it created (as fs.mkdir with `recursive` does), but
+ * fails where Node's recursive mkdir spins forever: under a parent that exists yet refuses new
+ * entries with ENOENT (/proc, some FUSE file systems), `mailark init` hung at 100 % CPU.
+ */
+async function makeDirs(dir: string): Promise<string | undefined> {
+  const missing: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    let isDir: boolean;
+    try {
+      isDir = (await fs.stat(d)).isDirectory();
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT' || d === path.dirname(d)) throw err;
+      missing.push(d);
+      continue;
+    }
+    if (!isDir) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
+    break;
+  }
+  let first: string | undefined;
+  for (const d of missing.reverse()) {
+    try {
+      await fs.mkdir(d);
+      first ??= d;
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err; // EEXIST: a concurrent put made it
+    }
+  }
+  return first;
 }
 
 /** fsync a directory so the entries created in it survive a crash. */

@@ -30,6 +30,14 @@ export function localStoreError(err: unknown, op: string, key: string, location:
       details: details(false),
     });
   }
+  if (op === 'put' && code === 'ENOENT') {
+    // mkdir under a directory that exists but takes no new entries (/proc, some FUSE file systems).
+    return new MailarkError('STORE_IO', `${what} failed: its directory cannot be created there`, {
+      cause: err,
+      hint: `choose a repository location on an ordinary writable file system, not ${location}`,
+      details: details(false),
+    });
+  }
   switch (code) {
     case 'ENOENT':
     case 'ENOTDIR':
