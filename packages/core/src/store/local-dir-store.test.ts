@@ -86,6 +86,7 @@ describe('LocalDirStore', () => {
     expect(err).toBeInstanceOf(MailarkError);
     expect(err.code).toBe('STORE_IO');
     expect(err.message).toContain('a parent of a/b is a file');
+    expect(err.hint).toContain('choose a location that is a directory');
     expect(((await store.get('a/b').catch((e: unknown) => e)) as MailarkError).code).toBe('OBJECT_NOT_FOUND');
     expect(await store.stat('a/b')).toBeUndefined();
   });

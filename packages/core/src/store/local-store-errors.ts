@@ -26,7 +26,10 @@ export function localStoreError(err: unknown, op: string, key: string, location:
     // mkdir met a file where a directory belongs (the link's own EEXIST is OBJECT_EXISTS, raised earlier).
     return new MailarkError('STORE_IO', `${what} failed: a parent of ${key} is a file, not a directory`, {
       cause: err,
-      hint: `${location} holds something that is not a mailark repository layout: check it with "mailark check"`,
+      // Not just "run mailark check": for a location that is a plain file, check says "no repository".
+      hint:
+        `a file sits where ${location} needs a directory: choose a location that is a directory (or ` +
+        `does not exist yet); if ${location} is a repository, "mailark check" names the damage`,
       details: details(false),
     });
   }
