@@ -11,6 +11,7 @@ import {
   type LocatedMessage,
   MailarkError,
   parseMessageQuery,
+  preloadImap,
   type RestoreOutcome,
   resolveMessageRef,
   restoreAsEml,
@@ -84,6 +85,7 @@ export const restore = defineCommand({
         hint: 'drop --to-user/--to-folder, or drop --eml to restore into a mailbox',
       });
     }
+    if (args.eml === undefined) preloadImap(); // loads while the repository opens (scrypt)
     const repo = await ctx.openRepository({ lock: 'shared' });
     const items = refs.length > 0 ? await resolveAll(repo, refs) : await scopeItems(repo, args);
     const opts = { dryRun: args.dryRun, reporter: ctx.output.progress, signal: ctx.signal };

@@ -46,6 +46,15 @@ function loadImapFlow(): Promise<typeof import('imapflow')> {
   return imapflowModule;
 }
 
+/**
+ * Starts loading the IMAP library in the background, without waiting. A command that will connect
+ * calls it before opening the repository, so the load overlaps the key derivation (scrypt runs on
+ * the thread pool while the main thread would idle). A failure surfaces at the first connect.
+ */
+export function preloadImap(): void {
+  loadImapFlow().catch(() => {});
+}
+
 /** Connects, logs in as `user` per endpoint.auth, and verifies the session identity. */
 export async function connectAs(
   endpoint: ImapEndpoint,
