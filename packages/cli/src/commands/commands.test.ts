@@ -2,7 +2,7 @@
  * The repository commands end to end, in-process, on local temp-dir repositories: init, key,
  * unlock, snapshots, ls, diff; exit codes and output. (check/stats/repair: repository-commands.test.ts.)
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalDirStore, Repository, saveTestSnapshot } from '@mailark/core';
@@ -58,6 +58,17 @@ describe('init', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc).toMatchObject({ location: repoDir, packSize: 4 * 1024 * 1024 });
     expect(doc.id).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses a --pack-size out of range in MiB, the unit typed, before creating anything', async () => {
+    for (const size of ['0', '100000', '0.0001']) {
+      const r = await mailark(['init', '--pack-size', size]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`--pack-size ${size} is out of range`);
+      expect(r.stderr).toContain('hint: give MiB from 0.001 (1 KiB) to 1024 (1 GiB)');
+    }
+    await expect(stat(repoDir)).rejects.toThrow(/ENOENT/);
+    expect((await mailark(['init', '--pack-size', '0.5'])).code).toBe(0);
   });
 
   it('reads the password from MAILARK_PASSWORD too, and needs one', async () => {

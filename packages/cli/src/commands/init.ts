@@ -2,10 +2,13 @@
  * `mailark init`: creates an empty repository at -r with the given password. Refuses a location that
  * already holds one (or part of one); the repository id it prints names the repository in reports.
  */
-import { Repository } from '@mailark/core';
+import { MailarkError, Repository } from '@mailark/core';
 import { defineCommand } from '../command.js';
 
 const MIB = 1024 * 1024;
+/** The bounds Repository.init accepts (1 KiB .. 1 GiB). */
+const MIN_PACK = 1024;
+const MAX_PACK = 1024 * MIB;
 
 export const init = defineCommand({
   command: 'init',
@@ -17,6 +20,12 @@ export const init = defineCommand({
       default: 16,
     }),
   handler: async (args, ctx) => {
+    // Checked here, in the unit the user typed (the repository's own check speaks bytes).
+    if (!(args.packSize * MIB >= MIN_PACK && args.packSize * MIB <= MAX_PACK)) {
+      throw new MailarkError('USAGE', `--pack-size ${args.packSize} is out of range`, {
+        hint: 'give MiB from 0.001 (1 KiB) to 1024 (1 GiB); the default 16 suits most stores',
+      });
+    }
     const password = await ctx.password();
     const store = await ctx.openStore();
     const kdf = ctx.keyDerivation();
