@@ -74,6 +74,8 @@ export class MessageRecordWriter {
   private added = 0;
   private stored = 0;
   private finished = false;
+  /** The saves of the last piece written, still in flight. */
+  private previous: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly repo: BlobSaver,
@@ -87,7 +89,7 @@ export class MessageRecordWriter {
     if (piece.length === 0) return;
     this.hash.update(piece);
     this.size += piece.length;
-    if (this.inBody) return this.chunk(piece);
+    if (this.inBody) return this.saveAll(this.chunker.push(piece));
 
     // Most mail arrives in one piece: its header block is found and cut without copying anything.
     // Headers are small: re-joining the held pieces until the empty line shows up costs little.
@@ -97,26 +99,22 @@ export class MessageRecordWriter {
     const end = headerBlockEnd(held);
     if (end >= 0 && end <= MAX_HEADER_BYTES) {
       this.enterBody();
-      await this.save(held.subarray(0, end));
-      return this.chunk(held.subarray(end));
+      return this.saveAll([held.subarray(0, end), ...this.chunker.push(held.subarray(end))]);
     }
     if (this.headLen > MAX_HEADER_BYTES) {
       // No header block within the cap: chunk everything from the first byte.
       this.enterBody();
-      return this.chunk(held);
+      return this.saveAll(this.chunker.push(held));
     }
   }
 
   async finish(): Promise<MessageRecord> {
     if (this.finished) throw new Error('MessageRecordWriter: finish called twice');
     this.finished = true;
-    if (!this.inBody && this.headLen > 0) {
-      // Ended inside the headers (no empty line): the whole message is its header block.
-      await this.save(this.head[0] as Uint8Array);
-    } else {
-      const last = this.chunker.finish();
-      if (last !== undefined) await this.save(last);
-    }
+    const last = !this.inBody && this.headLen > 0 ? this.head[0] : this.chunker.finish();
+    // Ended inside the headers (no empty line): the whole message is its header block.
+    if (last !== undefined) await this.saveAll([last]);
+    await this.previous;
     return {
       content: this.content,
       size: this.size,
@@ -133,16 +131,32 @@ export class MessageRecordWriter {
     this.headLen = 0;
   }
 
-  private async chunk(bytes: Uint8Array): Promise<void> {
-    for (const c of this.chunker.push(bytes)) await this.save(c);
-  }
-
-  private async save(plain: Uint8Array): Promise<void> {
-    if (plain.length === 0) return;
-    const r = await this.repo.saveBlob('data', plain);
-    this.content.push(r.id);
-    if (r.added) this.added++;
-    this.stored += r.storedBytes;
+  /**
+   * Starts saving a piece's blobs all at once (the repository seals them together, off this thread),
+   * then waits for the previous piece's: one piece is being sealed while the next is read and chunked,
+   * and no more than two pieces are held. Ids land in message order whatever finishes first.
+   */
+  private async saveAll(plains: Uint8Array[]): Promise<void> {
+    const slots: number[] = [];
+    const saves: Array<Promise<{ id: BlobId; added: boolean; storedBytes: number }>> = [];
+    for (const plain of plains) {
+      if (plain.length === 0) continue;
+      slots.push(this.content.push('') - 1);
+      saves.push(this.repo.saveBlob('data', plain));
+    }
+    const done = Promise.all(saves).then((results) => {
+      for (const [i, r] of results.entries()) {
+        this.content[slots[i] as number] = r.id;
+        if (r.added) this.added++;
+        this.stored += r.storedBytes;
+      }
+    });
+    // Handled here so that a failure while the caller is still writing is not an unhandled rejection;
+    // it is thrown by the next write() or by finish().
+    done.catch(() => {});
+    const previous = this.previous;
+    this.previous = done;
+    await previous;
   }
 }
 

@@ -19,12 +19,17 @@ const RAW = 0;
 const DEFLATE = 1;
 const BROTLI = 2;
 /** Below this size deflate's framing eats any gain: store raw without trying. */
-const MIN_COMPRESS = 64;
+export const MIN_COMPRESS = 64;
+/** The brotli quality v1 writes (the seal pool's workers use it too). */
+export const BROTLI_QUALITY = 1;
 
 export function compress(plain: Uint8Array): Uint8Array {
   if (plain.byteLength >= MIN_COMPRESS) {
     const packed = brotliCompressSync(plain, {
-      params: { [constants.BROTLI_PARAM_QUALITY]: 1, [constants.BROTLI_PARAM_SIZE_HINT]: plain.byteLength },
+      params: {
+        [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+        [constants.BROTLI_PARAM_SIZE_HINT]: plain.byteLength,
+      },
     });
     if (packed.byteLength < plain.byteLength) return prefix(BROTLI, packed);
   }

@@ -40,7 +40,8 @@ export function tailLength(count: number): number {
   return SEAL_OVERHEAD + 1 + count * ENTRY_BYTES + LENGTH_BYTES;
 }
 
-function blobAad(type: BlobType, id: string): Uint8Array {
+/** The associated data that binds a sealed blob to its type and id. */
+export function blobAad(type: BlobType, id: string): Uint8Array {
   return Buffer.concat([Buffer.from('blob'), Buffer.of(type === 'data' ? 0 : 1), Buffer.from(id, 'hex')]);
 }
 

@@ -79,6 +79,20 @@ describe('Repository basics', () => {
     const blob = Buffer.alloc(3000, 7);
     const results = await Promise.all(Array.from({ length: 10 }, () => repo.saveBlob('data', blob)));
     expect(results.filter((r) => r.added)).toHaveLength(1);
+    // Many different blobs in flight at once (as a message's chunks are saved), with repeats among them.
+    const blobs = Array.from({ length: 60 }, (_, i) => Buffer.from(`chunk ${i % 40} `.repeat(100 + i)));
+    const saved = await Promise.all(blobs.map((b) => repo.saveBlob('data', b)));
+    expect(saved.filter((r) => r.added)).toHaveLength(60);
+    const again = await Promise.all(blobs.slice(0, 40).map((b) => repo.saveBlob('data', b)));
+    expect(again.filter((r) => r.added)).toHaveLength(0);
+    await repo.flush();
+    const ids = [results[0]?.id, ...saved.map((r) => r.id)] as string[];
+    const entries = [...repo.indexEntries()];
+    for (const id of ids) expect(entries.filter((e) => e.id === id)).toHaveLength(1);
+    const reopened = await Repository.open(repo.store, PW);
+    expect(Buffer.from(await reopened.loadBlob(ids[0] as string)).equals(blob)).toBe(true);
+    for (const [i, r] of saved.entries())
+      expect(Buffer.from(await reopened.loadBlob(r.id)).equals(blobs[i] as Buffer)).toBe(true);
   });
 
   it('loadBlob does exactly one ranged GET', async () => {

@@ -51,7 +51,6 @@ import {
   decodePackTail,
   openBlob,
   type PackEntry,
-  sealBlob,
   tailLength,
   tailLengthFromField,
 } from './pack.js';
@@ -59,6 +58,7 @@ import { Packer } from './packer.js';
 import { type RepackResult, repackPacks } from './repack.js';
 import { DEFAULT_PACK_SIZE, newConfig, openConfig, type RepoConfig, sealConfig } from './repo-config.js';
 import { resolveSnapshotRef } from './resolve-snapshot.js';
+import { sealBlobAsync } from './seal-pool.js';
 
 export type { RepoLock } from './lock.js';
 export type { RepackResult } from './repack.js';
@@ -108,6 +108,8 @@ export class Repository implements TreeWriter, LockStore {
   /** Packs written since the last index object, with their entries. */
   private unindexed = new Map<string, PackEntry[]>();
   private readonly packer: Packer;
+  /** Blobs being sealed on the seal pool: id → settles once the blob is in the packer (or failed). */
+  private readonly sealing = new Map<BlobId, Promise<void>>();
   private readonly snapshotCache = new Map<string, Snapshot>();
   private readonly heldLocks = new Set<HeldLock>();
   private flushing: Promise<void> = Promise.resolve();
@@ -191,6 +193,11 @@ export class Repository implements TreeWriter, LockStore {
     return this.index.has(id) || this.packer.pending(id) !== undefined;
   }
 
+  /**
+   * Stores a blob once. Compression and sealing run on the seal pool's threads, so several saves may
+   * be in flight at once (a message's chunks are saved together); a save of a blob already in flight
+   * waits for that one and reports added=false. Either way, once it resolves the blob is in the packer.
+   */
   async saveBlob(
     type: BlobType,
     plain: Uint8Array,
@@ -198,9 +205,29 @@ export class Repository implements TreeWriter, LockStore {
     this.packer.assertHealthy();
     const id = this.blobId(plain);
     if (this.hasBlob(id)) return { id, added: false, storedBytes: 0 };
-    const sealed = sealBlob(this.master.encKey, type, id, plain);
-    await this.packer.add(type, id, sealed, plain.byteLength);
-    return { id, added: true, storedBytes: sealed.byteLength };
+    const inFlight = this.sealing.get(id);
+    if (inFlight !== undefined) {
+      await inFlight;
+      return { id, added: false, storedBytes: 0 };
+    }
+    let sealed: Uint8Array | undefined;
+    let full: Promise<void> | undefined;
+    const landed = sealBlobAsync(this.master.encKey, type, id, plain).then((s) => {
+      sealed = s;
+      // add() registers the blob synchronously; it resolves once a pack it filled is written.
+      full = this.packer.add(type, id, s, plain.byteLength);
+      this.sealing.delete(id);
+    });
+    const settled = landed.catch((err: unknown) => {
+      this.sealing.delete(id);
+      throw err;
+    });
+    // Handled here so a failure nobody else awaits is not an unhandled rejection; awaiters still see it.
+    settled.catch(() => {});
+    this.sealing.set(id, settled);
+    await settled;
+    await full;
+    return { id, added: true, storedBytes: (sealed as Uint8Array).byteLength };
   }
 
   /** One ranged GET of the blob's pack; authenticated and checked against its id. */
@@ -252,6 +279,8 @@ export class Repository implements TreeWriter, LockStore {
   }
 
   private async flushNow(): Promise<void> {
+    // Blobs still being sealed belong to the packs this flush writes.
+    await Promise.allSettled([...this.sealing.values()]);
     await this.packer.flush();
     if (this.unindexed.size === 0) return;
     this.assertLocksValid();
