@@ -3,12 +3,16 @@
  *
  *   mailark-agent [--config FILE]                       run the daemon (schedules, HTTP, alerts)
  *   mailark-agent run-once --tenant T [--job KIND]      one job now, for cron users (default: backup)
- *   mailark-agent validate [--config FILE]              check a config file, show the next runs
+ *   mailark-agent validate [--config FILE] [--json]     check a config file, show the next runs
  *
  * FILE defaults to $MAILARK_AGENT_CONFIG, else /etc/mailark/agent.yaml. Exit codes are mailark's:
  * 0 ok, 1 failure, 2 bad usage or config, 3 partial backup, 10 no repository, 11 locked,
  * 12 wrong password, 130 interrupted. The daemon exits 0 after a clean SIGTERM/SIGINT, 1 when a
  * job did not stop within the grace period; a second signal exits at once (130).
+ *
+ * Output: the daemon and run-once log JSON lines (pino) on stdout; validate prints text, or with
+ * --json one JSON document (the parsed config, secrets being files, and the next runs), and any
+ * error as {"error":{"code","message","hint"}} on stdout, as mailark --json does.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -26,10 +30,11 @@ export const AGENT_VERSION: string = (
 const USAGE = `usage:
   mailark-agent [--config FILE]                   run the agent (default command)
   mailark-agent run-once --tenant T [--job KIND]  run one job now: backup (default), light, check, prune
-  mailark-agent validate [--config FILE]          check a config file and show the next runs
+  mailark-agent validate [--config FILE] [--json] check a config file and show the next runs
   mailark-agent --version | --help
 
-FILE defaults to $MAILARK_AGENT_CONFIG, else /etc/mailark/agent.yaml.
+FILE defaults to $MAILARK_AGENT_CONFIG, else /etc/mailark/agent.yaml. The agent logs JSON
+lines on stdout; validate --json prints one JSON document (errors too).
 Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 partial backup, 10 no repository,
 11 locked, 12 wrong password, 130 interrupted.`;
 
@@ -55,6 +60,7 @@ export async function runAgentCli(
         job: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
+        json: { type: 'boolean' },
       },
     });
     if (values.help) {
@@ -71,8 +77,13 @@ export async function runAgentCli(
         hint: 'mailark-agent --help',
       });
     }
+    if (values.json && command !== 'validate') {
+      throw new MailarkError('USAGE', `--json goes with validate (${command} always logs JSON lines)`, {
+        hint: 'mailark-agent validate --config FILE --json',
+      });
+    }
     const config = loadAgentConfig(values.config ?? io.env.MAILARK_AGENT_CONFIG ?? '/etc/mailark/agent.yaml');
-    if (command === 'validate') return validate(config, io);
+    if (command === 'validate') return values.json ? validateJson(config, io) : validate(config, io);
     // The local cache of index and snapshot objects: MAILARK_CACHE_DIR (the systemd unit sets it),
     // else $XDG_CACHE_HOME/mailark or ~/.cache/mailark.
     const cacheDir = resolveCacheDir({ env: io.env });
@@ -84,8 +95,54 @@ export async function runAgentCli(
     }
     return await daemon(config, signals, cacheDir);
   } catch (err) {
-    return reportError(err, io);
+    // --json as mailark: the error is the one document on stdout (also for a parse error of argv).
+    return argv.includes('--json') ? reportJsonError(err, io) : reportError(err, io);
   }
+}
+
+/** validate --json: what the agent will run, as one document (no secrets: the config names files). */
+function validateJson(config: AgentConfig, io: AgentIo): number {
+  const next = new Scheduler(scheduleEntries(config.tenants), config.timeZone, () => {}).nextRuns();
+  const a = config.alerts;
+  const doc = {
+    valid: true,
+    source: config.source,
+    timeZone: config.timeZone,
+    http: config.http,
+    maxParallel: config.maxParallel,
+    shutdownGraceMs: config.shutdownGraceMs,
+    alerts: {
+      // The webhook URL and headers may hold a token: only whether one is set.
+      webhook: a.webhook !== undefined,
+      command: a.command ?? null,
+      staleAfterMs: a.staleAfterMs,
+    },
+    tenants: config.tenants.map((t) => ({
+      name: t.name,
+      repository: t.repository,
+      imap: { url: t.imap.url, auth: t.imap.auth },
+      users: t.users?.length ?? null,
+      usersFile: t.usersFile ?? null,
+      retention: t.retention ?? null,
+      checkReadDataSubset: t.checkReadDataSubset,
+      pruneMaxUnused: t.pruneMaxUnused,
+      schedules: next
+        .filter((r) => r.tenant === t.name)
+        .map((r) => ({ job: r.kind, cron: r.pattern, next: r.next?.toISOString() ?? null })),
+    })),
+  };
+  io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  return 0;
+}
+
+function reportJsonError(err: unknown, io: AgentIo): number {
+  const parse =
+    err instanceof Error && String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+  const code = parse ? 'USAGE' : isMailarkError(err) ? err.code : 'INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  const hint = parse ? 'mailark-agent --help' : isMailarkError(err) ? (err.hint ?? null) : null;
+  io.stdout.write(`${JSON.stringify({ error: { code, message, hint } })}\n`);
+  return parse ? 2 : exitCodeFor(err);
 }
 
 function validate(config: AgentConfig, io: AgentIo): number {
