@@ -86,4 +86,68 @@ describe('BlobIndex and index objects', () => {
     loadIndexObject(index, key, encodeIndexObject(key, packs), 'index/b');
     expect(index.size).toBe(4);
   });
+
+  it('data entries loaded but not yet keyed are found exactly, first copy first, and listed in load order', () => {
+    // Two index objects; one data blob sits in a pack of each (a re-saved blob), one pack is in both.
+    const shared = entries(1)[0] as PackEntry;
+    const data = { ...shared, type: 'data' as const };
+    const [p1, p2, p3] = [hex(), hex(), hex()];
+    const a = new Map([
+      [p1, [...entries(40), data]],
+      [p2, entries(30)],
+    ]);
+    const b = new Map([
+      [p2, a.get(p2) as PackEntry[]],
+      [p3, [{ ...data, offset: 7 }, ...entries(20)]],
+    ]);
+    const load = () => {
+      const index = new BlobIndex();
+      loadIndexObject(index, key, encodeIndexObject(key, a), 'index/a');
+      loadIndexObject(index, key, encodeIndexObject(key, b), 'index/b');
+      return index;
+    };
+    const expected = [
+      ...[...a].flatMap(([pack, list]) => list.map((e) => ({ ...e, pack }))),
+      ...(b.get(p3) as PackEntry[]).map((e) => ({ ...e, pack: p3 })),
+    ];
+    // Looked up one by one (searched, then keyed once the lookups add up), in a shuffled order.
+    const index = load();
+    const shuffled = [...expected].sort(() => Math.random() - 0.5);
+    for (const e of shuffled) {
+      const want = e.id === data.id ? { ...data, pack: p1 } : e;
+      expect(index.get(e.id)).toEqual(want);
+    }
+    expect(index.size).toBe(expected.length);
+    expect([...index.entries()]).toEqual(expected);
+    // The same from a fresh load, listed before any lookup; and the second copy after the first goes.
+    const fresh = load();
+    expect([...fresh.entries()]).toEqual(expected);
+    fresh.removePacks(new Set([p1]));
+    expect(fresh.get(data.id)).toEqual({ ...data, offset: 7, pack: p3 });
+  });
+
+  it('bytes of an id that straddle two fields of an entry are not an id', () => {
+    const list = entries(3).map((e) => ({ ...e, type: 'data' as const }));
+    const index = new BlobIndex();
+    loadIndexObject(index, key, encodeIndexObject(key, new Map([[hex(), list]])), 'index/a');
+    // The last 31 bytes of the second id followed by the first byte of its offset field.
+    const e = list[1] as PackEntry;
+    const offsetByte = Buffer.alloc(4);
+    offsetByte.writeUInt32LE(e.offset);
+    const straddling = Buffer.concat([Buffer.from(e.id, 'hex').subarray(1), offsetByte.subarray(0, 1)]);
+    expect(index.has(straddling.toString('hex'))).toBe(false);
+    expect(index.has(e.id)).toBe(true);
+    expect(index.has('not an id')).toBe(false);
+  });
+
+  it('an entry added after loading does not hide an older copy not yet keyed', () => {
+    const list = entries(5).map((e) => ({ ...e, type: 'data' as const }));
+    const pack = hex();
+    const index = new BlobIndex();
+    loadIndexObject(index, key, encodeIndexObject(key, new Map([[pack, list]])), 'index/a');
+    const e = list[3] as PackEntry;
+    index.add({ ...e, offset: 12345, pack: 'later' });
+    expect(index.get(e.id)).toEqual({ ...e, pack });
+    expect(index.size).toBe(6);
+  });
 });
