@@ -43,6 +43,8 @@ export const prune = defineCommand({
   ],
 });
 
+const packs = (n: number) => `${formatCount(n)} pack${n === 1 ? '' : 's'}`;
+
 export function printPrune(out: { line(t?: string): void }, r: PruneResult): void {
   const s = r.stats;
   const [deleted, repacked] = r.dryRun ? ['would delete', 'would repack'] : ['deleted', 'repacked'];
@@ -53,11 +55,11 @@ export function printPrune(out: { line(t?: string): void }, r: PruneResult): voi
       (s.duplicateBlobs > 0 ? ` (${formatCount(s.duplicateBlobs)} duplicates)` : ''),
   );
   out.line(
-    `${deleted} ${formatCount(r.deletedPacks.length + r.unindexedPacks.length)} packs (${formatBytes(s.deleteBytes)})` +
+    `${deleted} ${packs(r.deletedPacks.length + r.unindexedPacks.length)} (${formatBytes(s.deleteBytes)})` +
       (r.unindexedPacks.length > 0 ? `, ${formatCount(r.unindexedPacks.length)} of them in no index` : ''),
   );
   out.line(
-    `${repacked} ${formatCount(r.repackedPacks.length)} packs (${formatBytes(s.repackBytes)}, ` +
+    `${repacked} ${packs(r.repackedPacks.length)} (${formatBytes(s.repackBytes)}, ` +
       `${formatBytes(s.repackCopyBytes)} of it still used)`,
   );
   out.line(

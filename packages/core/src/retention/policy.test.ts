@@ -213,6 +213,9 @@ describe('applyRetentionPolicy: restic semantics', () => {
   });
 
   it('describes the policy for logs', () => {
+    expect(describePolicy({ last: 1 })).toBe('keep 1 latest snapshot');
+    expect(describePolicy({ last: 1, daily: 1 })).toBe('keep 1 latest, 1 daily snapshots');
+    expect(describePolicy({ daily: -1 })).toBe('keep all daily snapshots');
     expect(describePolicy({ daily: 7, weekly: 4, within: '1w3d' })).toBe(
       'keep 7 daily, 4 weekly snapshots and all within 10d of the newest',
     );

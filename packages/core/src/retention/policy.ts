@@ -115,7 +115,8 @@ export function describePolicy(policy: RetentionPolicy): string {
     const n = policy[key] ?? 0;
     if (n !== 0) counts.push(`${n === -1 ? 'all' : n} ${key === 'last' ? 'latest' : key}`);
   }
-  const parts = counts.length > 0 ? [`${counts.join(', ')} snapshots`] : [];
+  const one = counts.length === 1 && counts[0]!.startsWith('1 ');
+  const parts = counts.length > 0 ? [`${counts.join(', ')} snapshot${one ? '' : 's'}`] : [];
   if ((policy.tags ?? []).length > 0) {
     parts.push(`all tagged ${policy.tags!.map((l) => l.join('+')).join(' or ')}`);
   }
