@@ -27,7 +27,7 @@ import {
   resolveMessageRef,
   restoreMessages,
 } from '../packages/core/src/index.js';
-import { TEST_KDF } from '../packages/core/src/repo/test-repository.js';
+import { saveTestSnapshot, TEST_KDF } from '../packages/core/src/repo/test-repository.js';
 import { LocalDirStore } from '../packages/core/src/store/local-dir-store.js';
 import { startDovecot } from '../scripts/lib/dovecot.mjs';
 import {
@@ -333,6 +333,34 @@ describe('find and restore on a real mailbox', () => {
     expect(noUser.code).toBe(1);
     const doc = JSON.parse(noUser.stdout) as { items: Array<{ status: string; error: { code: string } }> };
     expect(doc.items.map((i) => [i.status, i.error.code])).toEqual([['failed', 'IMAP_AUTH']]);
+  });
+});
+
+describe('restore of a message backed up with bare LF line ends (from a server that kept them)', () => {
+  it('Dovecot stores it with CRLF: verified in that form and said so; a second run finds it there', async () => {
+    const erin = newUser('erin').user;
+    const lf = Buffer.from('From: bob@example.test\nSubject: unix lines\n\nfirst line\nsecond line\n');
+    const crlf = Buffer.from(lf.toString().replaceAll('\n', '\r\n'));
+    const repo = await Repository.init(new LocalDirStore(join(tempDir('restore-lf-'), 'repo')), PASSWORD, {
+      kdf: TEST_KDF,
+    });
+    await saveTestSnapshot(repo, { [erin]: { Archive: [lf] } }, '2026-11-20T09:15:00.000Z');
+    const items = (await findMessages(repo, parseMessageQuery({ user: erin }))).located;
+    expect(items.map((i) => i.entry.sha256)).toEqual([sha256(lf)]);
+
+    const first = await restoreMessages(repo, imapRestoreConnector(endpoint()), items);
+    expect(first.map((o) => [o.status, o.normalized, o.error])).toEqual([['restored', true, undefined]]);
+    const [copy] = folderOf(await serverState(erin), 'Archive').messages;
+    expect(copy).toMatchObject({
+      sha256: sha256(crlf),
+      flags: ['\\Seen'],
+      internalDate: '2026-11-20T09:15:00.000Z',
+    });
+
+    const again = await restoreMessages(repo, imapRestoreConnector(endpoint()), items);
+    expect(again.map((o) => [o.status, o.uid])).toEqual([['already-present', copy?.uid]]);
+    expect(folderOf(await serverState(erin), 'Archive').messages).toHaveLength(1);
+    await repo.close();
   });
 });
 
