@@ -50,7 +50,7 @@ export interface DovecotInstance {
   addUser(name: string, password?: string): { user: string; password: string };
   /** The Maildir directory of a user, per the mail_location template. */
   maildirOf(user: string): string;
-  /** TERM, then KILL after 5 s; resolves when the master process has exited. */
+  /** TERM, then KILL after 5 s; resolves when the master has exited; removes `dir` if it was not given. */
   stop(): Promise<void>;
 }
 

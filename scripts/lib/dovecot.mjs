@@ -25,6 +25,7 @@ import {
   mkdtempSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -33,6 +34,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const HOST = '127.0.0.1';
+const env = process.env;
 const DEFAULT_LOCATION = 'maildir:{root}/%d/%n/Maildir';
 
 /**
@@ -166,7 +168,16 @@ export async function startDovecot(opts = {}) {
     process.once('exit', onExit);
     exited.then(() => process.off('exit', onExit));
     return instance({
-      ...{ dir, port, child, exited, masterUser, masterPassword, userPassword },
+      ...{
+        dir,
+        ownDir: opts.dir === undefined,
+        port,
+        child,
+        exited,
+        masterUser,
+        masterPassword,
+        userPassword,
+      },
       ...{ usersFile, usersDir, logFile, mailLocation, conf },
       ...(opts.tls ? { tlsPort, certFile } : {}),
     });
@@ -175,7 +186,7 @@ export async function startDovecot(opts = {}) {
 }
 
 function instance(o) {
-  const { dir, port, child, exited, masterUser, masterPassword, userPassword } = o;
+  const { dir, ownDir, port, child, exited, masterUser, masterPassword, userPassword } = o;
   const { usersFile, usersDir, logFile, mailLocation, conf, tlsPort, certFile } = o;
   return {
     host: HOST,
@@ -202,13 +213,16 @@ function instance(o) {
     maildirOf(user) {
       return maildirFor(mailLocation, user);
     },
-    /** Stops the master process (TERM, then KILL after 5 s). */
+    /** Stops the master process (TERM, then KILL after 5 s); removes the dir if it made it. */
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      // A directory this call created is removed (keep it with MAILARK_TEST_KEEP=1); a given one stays.
+      if (ownDir && env.MAILARK_TEST_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -19,6 +19,7 @@ export interface S3Server {
   readonly bucket: string;
   readonly port: number;
   readonly dir: string;
+  /** Closes the server; removes `dir` if it was not given (MAILARK_TEST_KEEP=1 keeps it). */
   stop(): Promise<void>;
 }
 

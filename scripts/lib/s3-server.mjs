@@ -17,7 +17,7 @@
 // - SigV4 signatures and the secret key are never verified (a wrong key is not refused).
 // Test those against an external endpoint (MAILARK_TEST_S3_* environment, see test/harness).
 import crypto from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,6 +69,9 @@ export async function startS3(opts = {}) {
       // Idle keep-alive sockets would hold close() open: drop them.
       server.httpServer?.closeAllConnections?.();
       await server.close().catch(() => {});
+      // A directory this call created is removed (keep it with MAILARK_TEST_KEEP=1); a given one stays.
+      if (opts.dir === undefined && env.MAILARK_TEST_KEEP !== '1')
+        rmSync(dir, { recursive: true, force: true });
     },
   };
 }
