@@ -101,6 +101,27 @@ describe('mailark forget', () => {
     expect(n).toBe(6);
   });
 
+  it('--tenant limits the policy to one tenant; a tenant without snapshots is an error naming it', async () => {
+    const repo = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const other = await saveTestSnapshot(
+      repo,
+      { bob: { INBOX: [message(99)] } },
+      '2024-05-01T03:00:00.000Z',
+      'other.test',
+    );
+    await repo.close();
+    const r = await mailark(['forget', '--keep-last', '1', '--tenant', 'acme.example', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.groups.map((g: { tenant: string }) => g.tenant)).toEqual(['acme.example']);
+    expect(doc.removed.sort()).toEqual(ids.slice(0, 3).sort());
+    const left = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    expect((await left.listSnapshots()).map((s) => s.id).sort()).toEqual([ids[3], other.id].sort());
+    const none = await mailark(['forget', '--keep-last', '1', '--tenant', 'nobody.test']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^mailark: no snapshot of tenant nobody\.test in /);
+  });
+
   it('rejects a bad duration or time zone with exit 2 and a hint', async () => {
     const d = await mailark(['forget', '--keep-within', '2 days']);
     expect(d.code).toBe(2);
