@@ -7,7 +7,7 @@
 export interface ReadAheadLimits {
   /** Loads in flight at most (default 8). */
   items?: number;
-  /** Sum of weights in flight at most (default 32 MiB); one item alone may exceed it. */
+  /** Sum of weights in flight at most (default 16 MiB); one item alone may exceed it. */
   weight?: number;
 }
 
@@ -18,7 +18,7 @@ export async function* readAhead<T, R>(
   limits: ReadAheadLimits = {},
 ): AsyncGenerator<R> {
   const maxItems = limits.items ?? 8;
-  const maxWeight = limits.weight ?? 32 * 1024 * 1024;
+  const maxWeight = limits.weight ?? 16 * 1024 * 1024;
   const queue: Array<{ result: Promise<R>; weight: number }> = [];
   let inFlight = 0;
   const source =

@@ -13,7 +13,7 @@ import { readAhead } from './read-ahead.js';
 export interface SnapshotSourceOptions {
   /** Where the repository is (for export.json and README), never a secret. */
   repository?: string;
-  /** Read-ahead per folder (default 8 messages / 32 MiB). */
+  /** Read-ahead per folder (default 8 messages / 16 MiB). */
   readAhead?: { items?: number; weight?: number };
 }
 
