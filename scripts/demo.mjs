@@ -175,6 +175,18 @@ const STEPS = [
       d.summary.push('check --read-data: every pack downloaded and authenticated, no errors');
     },
   },
+  {
+    name: 'export the whole tenant with "mailark export", and prove it with "mailark verify-export"',
+    async run(d) {
+      const out = join(d.dir, `${DOMAIN}-export.tar.gz`);
+      rmSync(out, { force: true });
+      await d.mailark(['export', '-r', d.repo, '--out', out]);
+      await d.mailark(['verify-export', out, '-r', d.repo]);
+      d.summary.push(
+        `export: ${relative(process.cwd(), out)} (Maildir, mbox, EML, manifest, SHA256SUMS, README), verified against the latest snapshot`,
+      );
+    },
+  },
 ];
 
 /** The backup command line for the demo tenant (admin login with SASL PLAIN authzid, plain IMAP). */
