@@ -12,6 +12,7 @@ import {
   errorText,
   type ImapEndpoint,
   MailarkError,
+  type MailboxResult,
   type ProgressState,
   parseImapEndpoint,
   preloadImap,
@@ -223,6 +224,30 @@ function duration(secs: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/**
+ * Each distinct failure once: `error: <message> (<mailboxes>)`, then its hint once. An unreachable
+ * server fails every mailbox with the same message: one error line and one hint, not one per mailbox.
+ */
+function reportFailures(ctx: CommandContext, failed: readonly MailboxResult[]): void {
+  const groups = new Map<string, { users: string[]; hint: string | undefined }>();
+  for (const m of failed) {
+    const message = m.error?.message ?? 'failed';
+    const g = groups.get(message) ?? { users: [], hint: m.error?.hint };
+    g.users.push(m.user);
+    groups.set(message, g);
+  }
+  const hints = new Set<string>();
+  for (const [message, g] of groups) {
+    const who = g.users.length === 1 ? g.users[0] : `${g.users.length} mailboxes: ${g.users.join(', ')}`;
+    ctx.output.progress.log('error', `${message} (${who})`);
+    // --json: the hint is in the result document (mailboxes[].error.hint).
+    if (g.hint !== undefined && g.hint !== '' && !hints.has(g.hint) && !ctx.output.json) {
+      hints.add(g.hint);
+      ctx.output.diagnostic(`hint: ${g.hint}`);
+    }
+  }
+}
+
 function report(ctx: CommandContext, r: BackupResult): number {
   const out = ctx.output;
   out.table(
@@ -246,7 +271,7 @@ function report(ctx: CommandContext, r: BackupResult): number {
       formatCount(m.expunged),
       formatBytes(m.fetchedBytes),
       formatBytes(m.storedBytes),
-      m.error === undefined ? '' : `${m.error.code}: ${m.error.message}`,
+      m.error?.code ?? '',
     ]),
   );
   const failed = r.mailboxes.filter((m) => m.state === 'failed');
@@ -264,8 +289,7 @@ function report(ctx: CommandContext, r: BackupResult): number {
   } else {
     out.line('no snapshot saved: no mailbox could be backed up');
   }
-  if (failed.length > 0)
-    out.warn(`${failed.length} mailbox(es) failed: ${failed.map((m) => m.user).join(', ')}`);
+  reportFailures(ctx, failed);
   out.result({
     snapshot: r.snapshotId ?? null,
     status: r.status,

@@ -11,9 +11,10 @@
  * - it belongs to (tenant, parent snapshot): once a newer snapshot of the tenant exists it is stale and
  *   ignored, and the run whose snapshot supersedes it deletes it.
  */
-import { isMailarkError } from '../errors.js';
+import { errorText, isMailarkError } from '../errors.js';
 import type { BlobId, MailboxRef, Snapshot } from '../mail/snapshot.js';
 import { loadTenantTree, type TreeReader } from '../mail/snapshot-tree.js';
+import { type Reporter, silentReporter } from '../progress.js';
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -68,10 +69,23 @@ export interface PreviousState {
   checkpointIds: string[];
 }
 
-/** The latest snapshot of `tenant` plus every checkpoint written since it (newest state per user wins). */
+/** How to get rid of a damaged checkpoint (backup skips it; prune will not guess what it referenced). */
+export function damagedCheckpointHint(id: string): string {
+  return (
+    `delete the object checkpoints/${id} from the repository (a local one: rm REPO/checkpoints/${id}; ` +
+    'S3: delete that key under the repository prefix); the next backup fetches again what it held'
+  );
+}
+
+/**
+ * The latest snapshot of `tenant` plus every checkpoint written since it (newest state per user wins).
+ * A damaged checkpoint (CORRUPT) is skipped with a warning naming it: it only saves re-downloads, so
+ * ignoring it costs time, never data.
+ */
 export async function loadPreviousState(
   repo: CheckpointStore & TreeReader,
   tenant: string,
+  reporter: Reporter = silentReporter,
 ): Promise<PreviousState> {
   const snaps = (await repo.listSnapshots()).filter((s) => s.snapshot.tenant === tenant);
   const latest = snaps.at(-1);
@@ -91,6 +105,14 @@ export async function loadPreviousState(
     } catch (err) {
       // Deleted by a concurrent run between list and load: nothing to resume from it.
       if (isMailarkError(err, 'OBJECT_NOT_FOUND') || isMailarkError(err, 'NOT_FOUND')) continue;
+      if (isMailarkError(err, 'CORRUPT')) {
+        reporter.log(
+          'warn',
+          `checkpoint checkpoints/${id} is damaged and was skipped (${errorText(err)}); ${damagedCheckpointHint(id)}`,
+          { object: `checkpoints/${id}` },
+        );
+        continue;
+      }
       throw err;
     }
     if (cp.v !== CHECKPOINT_VERSION || cp.kind !== 'backup' || cp.tenant !== tenant) continue;

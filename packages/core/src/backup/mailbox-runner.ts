@@ -50,15 +50,17 @@ export class MailboxRunner {
     let pass: MailboxPass | undefined;
     let attempt = 0;
     const fail = (err: unknown): { result: MailboxResult } => {
-      const code = isMailarkError(err) ? err.code : 'INTERNAL';
-      this.reporter.log('error', `${u.user}: ${errorText(err)}`, { user: u.user, code });
+      const code = errorCode(err);
+      const hint = isMailarkError(err) ? err.hint : undefined;
+      // Debug: the result carries the error to the front end, which shows it once with its hint.
+      this.reporter.log('debug', `${u.user}: ${errorText(err)}`, { user: u.user, code });
       this.tick(u.user);
       return {
         result: {
           ...(pass?.stats ?? emptyStats()),
           user: u.user,
           state: 'failed',
-          error: { code, message: errorText(err) },
+          error: { code, message: errorText(err), ...(hint === undefined ? {} : { hint }) },
           durationMs: Date.now() - t0,
           attempts: attempt,
         },
@@ -68,7 +70,20 @@ export class MailboxRunner {
     const alsoKnown: MailboxTree[] = [];
     const baseTree = prev.checkpoint?.tree ?? prev.snapshotRef?.tree;
     try {
-      if (prev.checkpoint !== undefined) start = await this.repo.loadTree<MailboxTree>(prev.checkpoint.tree);
+      if (prev.checkpoint !== undefined) {
+        try {
+          start = await this.repo.loadTree<MailboxTree>(prev.checkpoint.tree);
+        } catch (err) {
+          // A checkpoint only saves re-downloads: with its tree damaged, start from the snapshot.
+          if (!isMailarkError(err, 'CORRUPT') && !isMailarkError(err, 'NOT_FOUND')) throw err;
+          this.reporter.log(
+            'warn',
+            `${u.user}: the checkpoint's tree ${prev.checkpoint.tree.slice(0, 8)} cannot be read (${errorText(err)}); ` +
+              'starting from the last snapshot instead (what it held is fetched again)',
+            { user: u.user },
+          );
+        }
+      }
       if (prev.snapshotRef !== undefined) {
         const snapTree = await this.repo.loadTree<MailboxTree>(prev.snapshotRef.tree);
         if (start === undefined) start = snapTree;
@@ -101,8 +116,9 @@ export class MailboxRunner {
         const ref = dryRun ? undefined : await this.finish(u.user, tree, baseTree);
         this.tick(u.user);
         const s = pass.stats;
+        // Debug: the CLI's table and the agent's 'mailbox done' line report the result.
         this.reporter.log(
-          'info',
+          'debug',
           `${u.user}: ${s.folders} folders, ${s.messages} messages; new ${s.newMessages}, flags ${s.changedFlags}, expunged ${s.expunged}, fetched ${s.fetchedBytes} B, stored ${s.storedBytes} B`,
           { user: u.user, ...s },
         );
@@ -134,10 +150,12 @@ export class MailboxRunner {
         if (interrupted) return fail(new MailarkError('INTERRUPTED', `backup of ${u.user} interrupted`));
         if (!retry) return fail(err);
         const delay = baseDelay * 2 ** (attempt - 1);
-        this.reporter.log('warn', `${u.user}: ${errorText(err)}; retrying in ${Math.round(delay / 1000)} s`, {
-          user: u.user,
-          attempt,
-        });
+        // The error itself is shown once, when the mailbox finally fails; this line only says why we wait.
+        this.reporter.log(
+          'info',
+          `${u.user}: attempt ${attempt} of ${attempts} failed (${isMailarkError(err) ? err.code : errorText(err)}); retrying in ${Math.round(delay / 1000)} s`,
+          { user: u.user, attempt, error: errorText(err) },
+        );
         await sleep(delay, this.opts.signal);
       }
     }
@@ -231,6 +249,10 @@ export class MailboxRunner {
       current,
     });
   }
+}
+
+function errorCode(err: unknown): string {
+  return isMailarkError(err) ? err.code : 'INTERNAL';
 }
 
 /**

@@ -285,13 +285,73 @@ describe('runBackup on a fake server', () => {
     );
   });
 
+  it('skips a damaged checkpoint with a warning naming it and how to delete it, and completes', async () => {
+    const { repo, store, server, opts } = await setup();
+    seed(server);
+    const id = await repo.saveObject('checkpoints', { v: 1, kind: 'backup', tenant: TENANT, mailboxes: [] });
+    const bytes = Uint8Array.from(store.raw(`checkpoints/${id}`) as Uint8Array);
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff;
+    store.corrupt(`checkpoints/${id}`, bytes);
+    const reporter = new RecordingReporter();
+    const r = await runBackup(repo, opts({ reporter }));
+    expect(r.status).toBe('complete');
+    await expectMatchesServer(repo, server, r, ['alice@example.com', 'bob@example.com']);
+    const warnings = reporter.logs.filter((l) => l.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toContain(`checkpoint checkpoints/${id} is damaged and was skipped`);
+    expect(warnings[0]?.message).toContain(`rm REPO/checkpoints/${id}`);
+  });
+
+  it("starts from the snapshot when a checkpoint's mailbox tree cannot be read", async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    const first = await runBackup(repo, opts());
+    const cp: Checkpoint = {
+      v: 1,
+      kind: 'backup',
+      tenant: TENANT,
+      parent: first.snapshotId as string,
+      runStarted: new Date().toISOString(),
+      time: new Date(Date.now() + 1000).toISOString(),
+      mailboxes: [
+        {
+          user: 'alice@example.com',
+          tree: 'ab'.repeat(32),
+          complete: false,
+          folders: 1,
+          messages: 1,
+          bytes: 1,
+          capturedAt: new Date().toISOString(),
+        },
+      ],
+    };
+    await repo.saveObject('checkpoints', cp);
+    server.append('alice@example.com', 'INBOX', mail('a9'));
+    const reporter = new RecordingReporter();
+    const r = await runBackup(repo, opts({ reporter }));
+    expect(r.status).toBe('complete');
+    expect(r.mailboxes[0]?.newMessages).toBe(1); // from the snapshot: only the new mail is fetched
+    await expectMatchesServer(repo, server, r, ['alice@example.com', 'bob@example.com']);
+    expect(reporter.logs.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
+      expect.stringContaining("alice@example.com: the checkpoint's tree abababab cannot be read"),
+    ]);
+  });
+
   it('saves nothing when every mailbox fails and none was captured before', async () => {
     const { repo, store, server, opts } = await setup();
     const snaps = await repo.listSnapshots();
     server.refuse.add('alice@example.com');
-    const r = await runBackup(repo, opts({ users: [{ user: 'alice@example.com' }] }));
+    const reporter = new RecordingReporter();
+    const r = await runBackup(repo, opts({ users: [{ user: 'alice@example.com' }], reporter }));
     expect(r.status).toBe('failed');
     expect(r.snapshotId).toBeUndefined();
+    // The result carries the error and its fix; the front end shows them once (core logs it at debug).
+    expect(r.mailboxes[0]?.error).toEqual({
+      code: 'IMAP_AUTH',
+      message: 'login as alice@example.com refused',
+      hint: 'check the admin credentials',
+    });
+    expect(reporter.logs.filter((l) => l.level !== 'debug' && l.message.includes('refused'))).toEqual([]);
     expect(await repo.listSnapshots()).toEqual(snaps);
     expect(await keys(store, 'locks/')).toEqual([]);
   });
@@ -312,7 +372,11 @@ describe('runBackup on a fake server', () => {
     expect(r.mailboxes[0]?.attempts).toBe(2);
     expect(server.counters.bodies).toBe(8);
     await expectMatchesServer(repo, server, r, ['alice@example.com', 'bob@example.com']);
-    expect(reporter.logs.some((l) => l.level === 'warn' && l.message.includes('retrying'))).toBe(true);
+    // The retry is announced without restating the error (shown once, if the mailbox finally fails).
+    expect(reporter.logs.filter((l) => l.level !== 'debug').map((l) => l.message)).toEqual([
+      'backup of example.com: 2 mailbox(es)',
+      'alice@example.com: attempt 1 of 3 failed (connection reset); retrying in 0 s',
+    ]);
   });
 
   it('on abort: writes a checkpoint, no snapshot; the next run resumes without re-downloading', async () => {

@@ -65,7 +65,8 @@ export interface RunBackupOptions {
 export interface MailboxResult extends MailboxStats {
   user: string;
   state: 'ok' | 'failed';
-  error?: { code: string; message: string };
+  /** Why the mailbox failed; `hint` names the fix (from the MailarkError). */
+  error?: { code: string; message: string; hint?: string };
   durationMs: number;
   attempts: number;
 }
@@ -88,7 +89,7 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
   const started = new Date();
   const lock = await repo.lock('shared', 'mailark backup');
   try {
-    const prev = await loadPreviousState(repo, opts.tenant);
+    const prev = await loadPreviousState(repo, opts.tenant, reporter);
     const checkpoints = new CheckpointWriter(repo, {
       tenant: opts.tenant,
       runStarted: started.toISOString(),
@@ -176,7 +177,8 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
         reporter.log('warn', `could not delete checkpoint ${id}: ${errorText(err)}`);
       });
     }
-    reporter.log('info', `snapshot ${snapshotId.slice(0, 8)} saved (${snapshot.status})`, {
+    // Debug: front ends report the snapshot themselves (the CLI's summary line, the agent's job log).
+    reporter.log('debug', `snapshot ${snapshotId.slice(0, 8)} saved (${snapshot.status})`, {
       snapshot: snapshotId,
       status: snapshot.status,
       failures: failures.length,
