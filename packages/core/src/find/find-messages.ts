@@ -38,6 +38,7 @@ import {
   parseDateBound,
 } from './message-query.js';
 import { formatMessageRef } from './message-ref.js';
+import { pagePrefilter } from './page-prefilter.js';
 
 /** What find needs of a repository (Repository satisfies it). */
 export interface SnapshotSource extends TreeReader {
@@ -327,11 +328,15 @@ class TreeScanner {
   private readonly mailboxes = new Map<string, Promise<MailboxTree>>();
   private readonly pages = new Map<string, Promise<MessagePage>>();
   private readonly pageMatches = new Map<string, MessageEntry[]>();
+  /** For a Message-ID query: pages whose bytes cannot hold the id are not parsed (page-prefilter.ts). */
+  private readonly mayHold: ((page: Uint8Array) => boolean) | undefined;
 
   constructor(
     private readonly repo: TreeReader,
     private readonly query: MessageQuery,
-  ) {}
+  ) {
+    this.mayHold = pagePrefilter(query);
+  }
 
   /** The matching messages of one snapshot, in tree order. */
   async *scan(id: string, snapshot: Snapshot): AsyncGenerator<LocatedMessage> {
@@ -387,10 +392,26 @@ class TreeScanner {
   private async matchingEntries(pageId: string): Promise<MessageEntry[]> {
     const known = this.pageMatches.get(pageId);
     if (known !== undefined) return known;
-    const page = await this.repo.loadTree<MessagePage>(pageId);
-    const hits = page.entries.filter((e) => matchesEntry(this.query, e));
+    let page: MessagePage | undefined;
+    if (this.mayHold === undefined) page = await this.repo.loadTree<MessagePage>(pageId);
+    else {
+      const bytes = await this.repo.loadBlob(pageId);
+      if (this.mayHold(bytes)) page = parsePage(pageId, bytes);
+    }
+    const hits = page === undefined ? [] : page.entries.filter((e) => matchesEntry(this.query, e));
     this.pageMatches.set(pageId, hits);
     return hits;
+  }
+}
+
+/** A page from its blob's bytes, as Repository.loadTree parses tree blobs. */
+function parsePage(id: string, bytes: Uint8Array): MessagePage {
+  try {
+    return JSON.parse(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+    ) as MessagePage;
+  } catch (err) {
+    throw new MailarkError('CORRUPT', `tree blob ${id} is not valid JSON`, { cause: err });
   }
 }
 
