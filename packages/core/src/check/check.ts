@@ -168,7 +168,7 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
       if (isMailarkError(err, 'OBJECT_NOT_FOUND') || isMailarkError(err, 'NOT_FOUND')) continue;
       error({
         object,
-        message: `${message(err)}; backup and prune stop on it: delete ${object} (the next backup re-fetches what it held)`,
+        message: `${message(err)}; prune stops on it and backup skips it: delete ${object} (the next backup re-fetches what it held)`,
       });
       continue;
     }

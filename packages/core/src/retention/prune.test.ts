@@ -159,6 +159,33 @@ describe('prune', () => {
     expect(again.deletedPacks.length + again.unindexedPacks.length + again.repackedPacks.length).toBe(0);
   });
 
+  it('stops on a damaged checkpoint, naming it and how to delete it; deletes nothing', async () => {
+    const { repo, store } = await threeDays();
+    const id = await repo.saveObject('checkpoints', {
+      v: 1,
+      kind: 'backup',
+      tenant: 'acme.example',
+      mailboxes: [],
+    });
+    const bytes = Uint8Array.from((store as MemoryStore).raw(`checkpoints/${id}`) as Uint8Array);
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff;
+    (store as MemoryStore).corrupt(`checkpoints/${id}`, bytes);
+    const before: string[] = [];
+    for await (const o of store.list('data/')) before.push(o.key);
+    const err = await pruneRepository(repo, { maxUnused: { kind: 'percent', value: 0 } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({
+      code: 'CORRUPT',
+      message: expect.stringContaining(`backup checkpoint checkpoints/${id} is damaged`),
+      hint: expect.stringContaining(`rm REPO/checkpoints/${id}`),
+    });
+    const after: string[] = [];
+    for await (const o of store.list('data/')) after.push(o.key);
+    expect(after).toEqual(before);
+  });
+
   it('keeps the data of backup checkpoints (a killed run resumes without re-downloading)', async () => {
     const { repo, store } = await threeDays();
     // A checkpoint holding a mailbox tree that no snapshot references.

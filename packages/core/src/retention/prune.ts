@@ -16,8 +16,8 @@
  * the repository stays valid: at worst it holds duplicate blobs or packs no index lists, which the
  * next prune removes. Nothing is ever deleted while the plan cannot account for a referenced blob.
  */
-import type { Checkpoint } from '../backup/backup-checkpoint.js';
-import { InternalError, MailarkError } from '../errors.js';
+import { type Checkpoint, damagedCheckpointHint } from '../backup/backup-checkpoint.js';
+import { errorText, InternalError, isMailarkError, MailarkError } from '../errors.js';
 import type { BlobId } from '../mail/snapshot.js';
 import { collectMailboxBlobs, collectReferencedBlobs } from '../mail/snapshot-tree.js';
 import { type Reporter, silentReporter } from '../progress.js';
@@ -134,7 +134,18 @@ async function collectUsedBlobs(
   }
   for (const id of checkpointIds) {
     throwIfAborted(signal);
-    const cp = await repo.loadObject<Checkpoint>('checkpoints', id);
+    let cp: Checkpoint;
+    try {
+      cp = await repo.loadObject<Checkpoint>('checkpoints', id);
+    } catch (err) {
+      if (!isMailarkError(err, 'CORRUPT')) throw err;
+      // Its references are unknown: deleting data now would be a guess. Backup already skips it.
+      throw new MailarkError('CORRUPT', `backup checkpoint checkpoints/${id} is damaged: ${errorText(err)}`, {
+        cause: err,
+        hint: `${damagedCheckpointHint(id)}; then run prune again`,
+        details: { object: `checkpoints/${id}` },
+      });
+    }
     if (cp.v !== 1 || !Array.isArray(cp.mailboxes)) {
       // A checkpoint we cannot read may reference anything: deleting data would be a guess.
       throw new MailarkError('FORMAT_UNSUPPORTED', `checkpoint ${id} was written by a newer mailark`, {
