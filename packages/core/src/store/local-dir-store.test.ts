@@ -79,6 +79,24 @@ describe('LocalDirStore', () => {
     expect(store.counters.bytesRead).toBe(10);
   });
 
+  it('checks range bounds against the size (asked only when a read comes up short)', async () => {
+    const store = new LocalDirStore(dir);
+    await store.put('data/00/ten', new Uint8Array(10).fill(7));
+    expect([...(await store.get('data/00/ten', { offset: 10, length: 0 }))]).toEqual([]);
+    expect([...(await store.get('data/00/ten', { offset: 8, length: 2 }))]).toEqual([7, 7]);
+    for (const range of [
+      { offset: 9, length: 2 },
+      { offset: 11, length: 0 },
+      { offset: -1, length: 1 },
+      { offset: 0, length: -1 },
+    ]) {
+      await expect(store.get('data/00/ten', range)).rejects.toMatchObject({
+        code: 'CORRUPT',
+        message: expect.stringContaining('is outside object data/00/ten (10 bytes)'),
+      });
+    }
+  });
+
   it('maps a file where a directory should be to STORE_IO on put, not-found on get', async () => {
     const store = new LocalDirStore(dir);
     await store.put('a', bytes('file'));

@@ -254,22 +254,31 @@ async function readWhole(file: string): Promise<Uint8Array> {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-/** Reads exactly range.length bytes at range.offset through a file handle, never the whole file. */
+/**
+ * Reads exactly range.length bytes at range.offset through a file handle, never the whole file. The
+ * size is only asked for when a read comes up short (objects never change, so a range inside one
+ * reads whole): one file-system round trip less per blob, of four (find reads hundreds of pages).
+ */
 async function readRange(file: string, range: ByteRange, key: string, location: string): Promise<Uint8Array> {
+  const outside = (size: number) =>
+    new MailarkError(
+      'CORRUPT',
+      `range ${range.offset}+${range.length} is outside object ${key} (${size} bytes) in ${location}`,
+    );
   const fh = await fs.open(file, 'r');
   try {
-    const { size } = await fh.stat();
-    if (range.offset < 0 || range.length < 0 || range.offset + range.length > size) {
-      throw new MailarkError(
-        'CORRUPT',
-        `range ${range.offset}+${range.length} is outside object ${key} (${size} bytes) in ${location}`,
-      );
+    if (range.offset < 0 || range.length <= 0) {
+      const { size } = await fh.stat();
+      if (range.offset < 0 || range.length < 0 || range.offset > size) throw outside(size);
+      return new Uint8Array(0);
     }
     const out = new Uint8Array(range.length);
     let done = 0;
     while (done < range.length) {
       const { bytesRead } = await fh.read(out, done, range.length - done, range.offset + done);
       if (bytesRead === 0) {
+        const { size } = await fh.stat();
+        if (range.offset + range.length > size) throw outside(size);
         throw new MailarkError('CORRUPT', `object ${key} in ${location} shrank while being read`);
       }
       done += bytesRead;
