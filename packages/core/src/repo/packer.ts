@@ -4,7 +4,8 @@
  * it is full or on flush(); sealing builds its bytes, names it by their SHA-256 and writes it.
  *
  * Memory stays bounded: at most one open pack per type plus one pack being written (uploads are
- * chained, so a caller that fills a pack waits for the previous upload to end).
+ * chained, so a caller that fills a pack waits for the previous upload to end), each one buffer that
+ * is reused for a later pack.
  *
  * A failed pack write is sticky: blobs already reported as added would be missing, so every later
  * add() and flush() rethrows the failure and no snapshot can be written on top of it.
@@ -20,21 +21,33 @@ export interface PendingBlob {
 
 interface OpenPack {
   type: BlobType;
-  parts: Uint8Array[];
+  /** The pack's bytes so far: sealed blobs are copied in as they come (no parts to join at the end). */
+  buf: Buffer;
   entries: PackEntry[];
   size: number;
 }
 
 export interface PackSink {
-  /** Stores a sealed pack's bytes under its id. */
+  /** Stores a sealed pack's bytes under its id. The bytes are the packer's to reuse once it resolves. */
   writePack(packId: string, bytes: Uint8Array): Promise<void>;
   /** Called once the pack is in the store, before its blobs stop being pending. */
   packWritten(packId: string, entries: PackEntry[]): void;
 }
 
+/** Room beyond packSize: the blob that fills a pack (a header block is at most 1 MiB) and the tail. */
+const SLACK = 1024 * 1024 + 256 * 1024;
+/** First buffer of a type (tree packs of a checkpoint stay small); written packs' buffers are reused. */
+const FIRST_BUFFER = 1024 * 1024;
+
 export class Packer {
   private readonly open = new Map<BlobType, OpenPack>();
   private readonly pendingBlobs = new Map<string, PendingBlob>();
+  /**
+   * A written pack's buffer, per type, for the next pack: a backup seals a pack every 16 MiB, and
+   * allocating and freeing that much each time bloats the process (the allocator keeps freed big
+   * blocks around), where two buffers per type, reused, cost no more than the packs themselves.
+   */
+  private readonly spare = new Map<BlobType, Buffer>();
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
 
@@ -55,20 +68,27 @@ export class Packer {
 
   /**
    * Adds a sealed blob (synchronously, so a caller's has-check and add cannot interleave with another
-   * caller's); when its pack is full, seals and writes it before resolving.
+   * caller's); when its pack is full, seals and writes it before resolving. The packer copies `sealed`.
    */
   async add(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): Promise<void> {
     this.assertHealthy();
     let pack = this.open.get(type);
     if (pack === undefined) {
-      pack = { type, parts: [], entries: [], size: 0 };
+      const buf =
+        this.spare.get(type) ?? Buffer.allocUnsafeSlow(Math.min(FIRST_BUFFER, this.packSize + SLACK));
+      this.spare.delete(type);
+      pack = { type, buf, entries: [], size: 0 };
       this.open.set(type, pack);
     }
+    reserve(pack, sealed.byteLength, this.packSize + SLACK);
+    pack.buf.set(sealed, pack.size);
     const entry: PackEntry = { type, id, offset: pack.size, length: sealed.byteLength, rawLength };
-    pack.parts.push(sealed);
     pack.entries.push(entry);
     pack.size += sealed.byteLength;
-    this.pendingBlobs.set(id, { entry, sealed });
+    this.pendingBlobs.set(id, {
+      entry,
+      sealed: pack.buf.subarray(entry.offset, entry.offset + entry.length),
+    });
     if (pack.size >= this.packSize) await this.seal(type);
   }
 
@@ -84,12 +104,10 @@ export class Packer {
     const pack = this.open.get(type);
     if (pack === undefined || pack.entries.length === 0) return;
     this.open.delete(type);
-    pack.parts.push(encodePackTail(this.encKey, pack.entries));
-    const bytes = Buffer.concat(pack.parts);
-    pack.parts = [];
-    // Pending blobs now point into the pack buffer, so the parts can be freed.
-    for (const e of pack.entries)
-      this.pendingBlobs.set(e.id, { entry: e, sealed: bytes.subarray(e.offset, e.offset + e.length) });
+    const tail = encodePackTail(this.encKey, pack.entries);
+    reserve(pack, tail.byteLength, this.packSize + SLACK);
+    pack.buf.set(tail, pack.size);
+    const bytes = pack.buf.subarray(0, pack.size + tail.byteLength);
     const packId = sha256Hex(bytes);
     const write = this.chain.then(async () => {
       this.assertHealthy();
@@ -97,7 +115,11 @@ export class Packer {
       this.sink.packWritten(packId, pack.entries);
     });
     this.chain = write.then(
-      () => this.release(pack.entries),
+      () => {
+        this.release(pack.entries);
+        // Nothing points into the buffer any more (pending blobs are released): reuse it.
+        if (!this.spare.has(type)) this.spare.set(type, pack.buf);
+      },
       (err: unknown) => {
         this.failure ??= err;
         this.release(pack.entries);
@@ -112,4 +134,17 @@ export class Packer {
       if (p?.entry === e) this.pendingBlobs.delete(e.id);
     }
   }
+}
+
+/**
+ * Makes room for `more` bytes after the pack's content: from the small first buffer straight to the
+ * full `target` (doubling would leave a trail of dead 1-8 MiB buffers per pack), or to what a blob
+ * larger than that needs. Pending blobs keep their views of the old buffer, which stays valid.
+ */
+function reserve(pack: OpenPack, more: number, target: number): void {
+  const need = pack.size + more;
+  if (need <= pack.buf.byteLength) return;
+  const grown = Buffer.allocUnsafeSlow(Math.max(need, target));
+  pack.buf.copy(grown, 0, 0, pack.size);
+  pack.buf = grown;
 }

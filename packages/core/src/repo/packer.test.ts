@@ -1,0 +1,106 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { sha256Hex } from './crypto.js';
+import { decodePackTail, openBlob, type PackEntry, sealBlob } from './pack.js';
+import { Packer, type PackSink } from './packer.js';
+
+const key = randomBytes(32);
+const idOf = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** A sink that holds each write open for a while and checks, when it completes, that the bytes it was
+ *  handed still hash to the pack's id (a packer reusing a buffer too early would change them). */
+class SlowSink implements PackSink {
+  readonly packs = new Map<string, Buffer>();
+  readonly written: string[] = [];
+  constructor(private readonly delayMs: number) {}
+  async writePack(packId: string, bytes: Uint8Array): Promise<void> {
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    expect(sha256Hex(bytes)).toBe(packId);
+    this.packs.set(packId, Buffer.from(bytes)); // a store copies (ObjectStore: bytes stay the caller's)
+  }
+  packWritten(packId: string): void {
+    this.written.push(packId);
+  }
+}
+
+/** Incompressible bytes, so pack sizes follow blob sizes. */
+function blob(_i: number, size: number): Buffer {
+  return randomBytes(size);
+}
+
+describe('Packer', () => {
+  it('writes every blob into a pack that decodes, reusing buffers only once a pack is written', async () => {
+    const sink = new SlowSink(5);
+    const packer = new Packer(key, 32 * 1024, sink);
+    const plains = Array.from({ length: 120 }, (_, i) => blob(i, 1000 + ((i * 7919) % 9000)));
+    const ids = plains.map(idOf);
+    // Adds overlap (several mailboxes save at once): packs fill while earlier ones are being written.
+    for (let g = 0; g < plains.length; g += 12) {
+      const group = plains.slice(g, g + 12).map((p, k) => ({ p, i: g + k }));
+      await Promise.all(
+        group.map(({ p, i }) => {
+          const type = i % 10 === 0 ? 'tree' : 'data';
+          const id = ids[i] as string;
+          const added = packer.add(type, id, sealBlob(key, type, id, p), p.length);
+          // Pending (unwritten) blobs read back from the packer as they are.
+          const pending = packer.pending(id);
+          if (pending === undefined) throw new Error(`blob ${i} is not pending after add`);
+          expect(Buffer.from(openBlob(key, pending.entry, pending.sealed, 'pending')).equals(p)).toBe(true);
+          return added;
+        }),
+      );
+    }
+    await packer.flush();
+    expect(sink.packs.size).toBeGreaterThan(10);
+    const found = new Map<string, { pack: Buffer; entry: PackEntry }>();
+    for (const [packId, pack] of sink.packs) {
+      expect(sha256Hex(pack)).toBe(packId);
+      const entries = decodePackTail(key, pack, pack.length, packId);
+      expect(new Set(entries.map((e) => e.type)).size).toBe(1);
+      for (const e of entries) found.set(e.id, { pack, entry: e });
+    }
+    for (const [i, p] of plains.entries()) {
+      const f = found.get(ids[i] as string);
+      if (f === undefined) throw new Error(`blob ${i} is in no pack`);
+      const sealed = f.pack.subarray(f.entry.offset, f.entry.offset + f.entry.length);
+      expect(Buffer.from(openBlob(key, f.entry, sealed, 'blob')).equals(p)).toBe(true);
+      expect(packer.pending(ids[i] as string)).toBeUndefined();
+    }
+  });
+
+  it('takes a blob larger than a pack and its slack', async () => {
+    const sink = new SlowSink(0);
+    const packer = new Packer(key, 4096, sink);
+    const small = blob(1, 500);
+    const big = randomBytes(3 * 1024 * 1024);
+    await packer.add('data', idOf(small), sealBlob(key, 'data', idOf(small), small), small.length);
+    await packer.add('data', idOf(big), sealBlob(key, 'data', idOf(big), big), big.length);
+    await packer.flush();
+    const [pack] = [...sink.packs.values()];
+    if (pack === undefined) throw new Error('no pack written');
+    const entries = decodePackTail(key, pack, pack.length, 'pack');
+    expect(entries.map((e) => e.id)).toEqual([idOf(small), idOf(big)]);
+    const e = entries[1] as PackEntry;
+    expect(
+      Buffer.from(openBlob(key, e, pack.subarray(e.offset, e.offset + e.length), 'big')).equals(big),
+    ).toBe(true);
+  });
+
+  it('makes a failed pack write sticky', async () => {
+    const packer = new Packer(key, 1024, {
+      writePack: async () => {
+        throw new Error('disk full');
+      },
+      packWritten: () => {},
+    });
+    const p = blob(1, 2000);
+    await expect(packer.add('data', idOf(p), sealBlob(key, 'data', idOf(p), p), p.length)).rejects.toThrow(
+      'disk full',
+    );
+    const q = blob(2, 10);
+    await expect(packer.add('data', idOf(q), sealBlob(key, 'data', idOf(q), q), q.length)).rejects.toThrow(
+      'disk full',
+    );
+    await expect(packer.flush()).rejects.toThrow('disk full');
+  });
+});
