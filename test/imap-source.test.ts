@@ -1,6 +1,7 @@
 // The IMAP source (packages/core/src/imap) against the harness Dovecot: login forms and their
 // refusals, folders, exact bytes, flags, CONDSTORE/QRESYNC, large messages, reconnects.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { MailboxSession } from '../packages/core/src/imap/imap-session.js';
@@ -352,6 +353,44 @@ describe('messages', () => {
     expect(reporter.logs.some((l) => /UID 2 .* in 7 pieces/.test(l.message))).toBe(true);
     // Loose: one message buffer plus a piece in flight, far from several copies of 25 MB.
     expect(peak - rssBefore).toBeLessThan(160 * 1024 * 1024);
+  });
+
+  it('streams a 25 MB message as its pieces, and small ones whole', async () => {
+    const u = newUser('bigstream');
+    const big = nastyMessages({ bigMB: 25 }).find((n) => n.name === 'big')!;
+    await appendMessages(u, 'INBOX', [
+      { raw: mail('small-before') },
+      { raw: big.raw },
+      { raw: mail('small-after') },
+    ]);
+    const s = await session(u.user);
+    const rssBefore = process.memoryUsage().rss;
+    let peak = rssBefore;
+    const got: Array<{ uid: number; sha: string; size: number; pieces: number }> = [];
+    for await (const m of s.streamMessages('INBOX', [1, 2, 3])) {
+      if (m.body instanceof Uint8Array) {
+        got.push({ uid: m.uid, sha: sha256(m.body), size: m.size, pieces: 0 });
+        continue;
+      }
+      const hash = createHash('sha256');
+      let pieces = 0;
+      for await (const piece of m.body) {
+        expect(piece.length).toBeLessThanOrEqual(4 * 1024 * 1024);
+        hash.update(piece);
+        pieces++;
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }
+      got.push({ uid: m.uid, sha: hash.digest('hex'), size: m.size, pieces });
+    }
+    expect(got.map((g) => [g.uid, g.pieces])).toEqual([
+      [1, 0],
+      [2, 7],
+      [3, 0],
+    ]);
+    expect(got[1]).toMatchObject({ sha: sha256(big.raw), size: big.raw.length });
+    expect(s.stats.chunkedMessages).toBe(1);
+    // Two pieces (one being read, one fetched ahead) and imapflow's parse of one: never the 25 MB.
+    expect(peak - rssBefore).toBeLessThan(80 * 1024 * 1024);
   });
 
   it('reconnects after the server drops the session and carries on', async () => {

@@ -70,7 +70,8 @@ class SessionSource implements BackupSource {
   }
 
   async *fetchMessages(path: string, uids: readonly number[]): AsyncIterable<SourceMessage> {
-    for await (const m of this.s.fetchMessages(path, uids)) {
+    // Large messages stream in pieces straight into the repository: never held whole.
+    for await (const m of this.s.streamMessages(path, uids)) {
       const msg: SourceMessage = {
         uid: m.uid,
         flags: m.flags,

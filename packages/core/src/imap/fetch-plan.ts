@@ -12,7 +12,7 @@ export interface FetchPlanOptions {
   largeBytes?: number;
   /** Piece size for large messages (default 4 MiB). */
   chunkBytes?: number;
-  /** Upper bound of one batch's total size (default 8 MiB). */
+  /** Upper bound of one batch's total size (default 4 MiB: the session holds two, one fetched ahead). */
   batchBytes?: number;
   /** Upper bound of one batch's message count (default 200). */
   batchCount?: number;
@@ -25,7 +25,7 @@ export type FetchStep =
 export const DEFAULT_FETCH_PLAN: Required<FetchPlanOptions> = {
   largeBytes: 4 * 1024 * 1024,
   chunkBytes: 4 * 1024 * 1024,
-  batchBytes: 8 * 1024 * 1024,
+  batchBytes: 4 * 1024 * 1024,
   batchCount: 200,
 };
 

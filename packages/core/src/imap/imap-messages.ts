@@ -9,7 +9,6 @@
  */
 import type { FetchMessageObject, ImapFlow, MailboxObject } from 'imapflow';
 import { MailarkError } from '../errors.js';
-import { throwIfAborted } from './imap-retry.js';
 import type {
   FetchedMessage,
   ImapFolderStatus,
@@ -116,48 +115,69 @@ export async function fetchBatch(
 }
 
 /**
- * One large message in BODY.PEEK[]<start.length> pieces (RFC 3501 §6.4.5 partial fetch), copied into
- * one buffer of RFC822.SIZE: no IMAP literal, nor imapflow's parse of it, is larger than one piece.
- * undefined when the message was expunged meanwhile.
+ * A large message's metadata (FLAGS INTERNALDATE RFC822.SIZE [MODSEQ]), before its body is fetched in
+ * pieces with fetchPiece. undefined when the message was expunged meanwhile.
  */
-export async function fetchLarge(
+export async function fetchLargeMeta(
   c: ImapFlow,
   uid: number,
-  ranges: ReadonlyArray<{ start: number; length: number }>,
   caps: SessionCapabilities,
-  place: MessagePlace,
-  signal: AbortSignal | undefined,
-): Promise<FetchedMessage | undefined> {
+): Promise<Omit<FetchedMessage, 'body'> | undefined> {
   const query = { uid: true, flags: true, internalDate: true, size: true, modseq: caps.condstore };
-  const meta = await c.fetchOne(String(uid), query, { uid: true });
-  if (!meta) return undefined;
-  const size = meta.size ?? 0;
-  const body = Buffer.alloc(size);
-  let filled = 0;
-  for (const r of ranges) {
-    throwIfAborted(signal);
-    const piece = await c.fetchOne(
-      String(uid),
-      { uid: true, source: { start: r.start, maxLength: r.length } },
-      { uid: true },
+  const m = await c.fetchOne(String(uid), query, { uid: true });
+  if (!m) return undefined;
+  const out: Omit<FetchedMessage, 'body'> = {
+    uid: m.uid,
+    flags: flagsOf(m),
+    internalDate: dateOf(m),
+    size: m.size ?? 0,
+  };
+  if (m.modseq !== undefined) out.modseq = String(m.modseq);
+  return out;
+}
+
+/**
+ * One piece of a large message: BODY.PEEK[]<start.length> (RFC 3501 §6.4.5 partial fetch), so no IMAP
+ * literal, nor imapflow's parse of it, is larger than one piece. Checked not to run past RFC822.SIZE;
+ * undefined when the message was expunged meanwhile.
+ */
+export async function fetchPiece(
+  c: ImapFlow,
+  uid: number,
+  range: { start: number; length: number },
+  size: number,
+  place: MessagePlace,
+): Promise<Buffer | undefined> {
+  const piece = await c.fetchOne(
+    String(uid),
+    { uid: true, source: { start: range.start, maxLength: range.length } },
+    { uid: true },
+  );
+  if (!piece) return undefined;
+  const src = piece.source ?? Buffer.alloc(0);
+  if (range.start + src.length > size) {
+    throw new MailarkError(
+      'IMAP_PROTOCOL',
+      `${place.path} UID ${uid}: piece at ${range.start} overruns RFC822.SIZE ${size}`,
+      {
+        hint: 'the server returned more bytes than it announced: report the server',
+        details: { ...place, uid },
+      },
     );
-    if (!piece) return undefined;
-    const src = piece.source ?? Buffer.alloc(0);
-    if (r.start + src.length > size) {
-      throw new MailarkError(
-        'IMAP_PROTOCOL',
-        `${place.path} UID ${uid}: piece at ${r.start} overruns RFC822.SIZE ${size}`,
-        {
-          hint: 'the server returned more bytes than it announced: report the server',
-          details: { ...place, uid },
-        },
-      );
-    }
-    src.copy(body, r.start);
-    filled += src.length;
-    if (src.length < r.length) break; // short piece: the size check below reports it
   }
-  return checked(meta, body.subarray(0, filled), place);
+  return src;
+}
+
+/** The error for a body whose length is not its RFC822.SIZE. */
+export function sizeMismatch(place: MessagePlace, uid: number, got: number, size: number): MailarkError {
+  return new MailarkError(
+    'IMAP_PROTOCOL',
+    `${place.path} UID ${uid}: got ${got} bytes, RFC822.SIZE says ${size}`,
+    {
+      hint: 'the server returned a truncated or altered message: run again; report the server if it persists',
+      details: { ...place, uid },
+    },
+  );
 }
 
 /** RFC822.SIZE INTERNALDATE FLAGS [MODSEQ] BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)], ascending UID. */
@@ -196,16 +216,7 @@ export async function fetchMetaInfos(
 function checked(m: FetchMessageObject, source: Buffer | undefined, place: MessagePlace): FetchedMessage {
   const body = source ?? Buffer.alloc(0);
   const size = m.size ?? body.length;
-  if (body.length !== size) {
-    throw new MailarkError(
-      'IMAP_PROTOCOL',
-      `${place.path} UID ${m.uid}: got ${body.length} bytes, RFC822.SIZE says ${size}`,
-      {
-        hint: 'the server returned a truncated or altered message: run again; report the server if it persists',
-        details: { ...place, uid: m.uid },
-      },
-    );
-  }
+  if (body.length !== size) throw sizeMismatch(place, m.uid, body.length, size);
   const out: FetchedMessage = { uid: m.uid, flags: flagsOf(m), internalDate: dateOf(m), size, body };
   if (m.modseq !== undefined) out.modseq = String(m.modseq);
   return out;

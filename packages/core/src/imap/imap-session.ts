@@ -8,7 +8,8 @@
  *    re-checks the identity and UIDVALIDITY, and repeats the step (withRetry, back-off); APPEND and
  *    CREATE are not repeated (they are not idempotent), their callers decide;
  *  - memory stays bounded: bodies come in batches of at most a few MiB, and a large message alone,
- *    in pieces (fetch-plan.ts);
+ *    in pieces (fetch-plan.ts) that streamMessages hands out one by one; one batch or piece is
+ *    fetched ahead while the caller works on the current one;
  *  - one operation at a time: calls are queued, and fetchMessages() takes the queue per batch, so
  *    other calls may run between its iterations.
  */
@@ -16,17 +17,19 @@ import { createHash } from 'node:crypto';
 import type { ImapFlow } from 'imapflow';
 import { MailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
-import { DEFAULT_FETCH_PLAN, planFetch } from './fetch-plan.js';
+import { DEFAULT_FETCH_PLAN, type FetchStep, planFetch } from './fetch-plan.js';
 import { type Connection, connectAs, type IdentityProof } from './imap-connect.js';
 import type { ImapEndpoint } from './imap-endpoint.js';
 import { imapError } from './imap-errors.js';
 import { createFolderOps, listFolderInfos, statusOfFolders } from './imap-folders.js';
 import {
   fetchBatch,
-  fetchLarge,
+  fetchLargeMeta,
   fetchMetaInfos,
+  fetchPiece,
   fetchSizes,
   listFolderMessages,
+  sizeMismatch,
   statusOf,
 } from './imap-messages.js';
 import { throwIfAborted, withRetry } from './imap-retry.js';
@@ -41,6 +44,7 @@ import type {
   OpenMailboxOptions,
   SessionCapabilities,
   SessionStats,
+  StreamedMessage,
 } from './mailbox-session.js';
 import { normalizeMessageId } from './message-id-header.js';
 import { permittedFlags } from './permitted-flags.js';
@@ -109,6 +113,23 @@ class ImapMailboxSession implements MailboxSession {
   }
 
   async *fetchMessages(path: string, uids: readonly number[]): AsyncIterable<FetchedMessage> {
+    for await (const m of this.streamMessages(path, uids)) {
+      if (m.body instanceof Uint8Array) {
+        yield m as FetchedMessage;
+        continue;
+      }
+      // The pieces are checked to tile 0..RFC822.SIZE exactly, so the buffer ends up full.
+      const body = Buffer.allocUnsafe(m.size);
+      let off = 0;
+      for await (const piece of m.body) {
+        body.set(piece, off);
+        off += piece.length;
+      }
+      yield { ...m, body };
+    }
+  }
+
+  async *streamMessages(path: string, uids: readonly number[]): AsyncIterable<StreamedMessage> {
     if (uids.length === 0) return;
     const sizes = await this.read(`sizes ${path}`, async (c) => {
       await this.select(c, path, true);
@@ -116,33 +137,77 @@ class ImapMailboxSession implements MailboxSession {
     });
     const plan = { ...DEFAULT_FETCH_PLAN, ...this.opts.fetchPlan };
     const where = { path, user: this.user };
-    for (const step of planFetch(sizes, plan)) {
-      throwIfAborted(this.opts.signal);
-      if (step.kind === 'batch') {
-        const batch = await this.read(`fetch ${path}`, async (c) => {
+    const steps = planFetch(sizes, plan);
+    const fetchStep = (step: FetchStep & { kind: 'batch' }) =>
+      ahead(
+        this.read(`fetch ${path}`, async (c) => {
           await this.select(c, path, true);
           return fetchBatch(c, step.uids, this.capabilities, where);
-        });
+        }),
+      );
+    // One batch ahead: the next one is on the wire while the caller stores this one.
+    let next: Promise<FetchedMessage[]> | undefined;
+    for (const [i, step] of steps.entries()) {
+      throwIfAborted(this.opts.signal);
+      if (step.kind === 'batch') {
+        const batch = await (next ?? fetchStep(step));
+        const following = steps[i + 1];
+        next = following?.kind === 'batch' ? fetchStep(following) : undefined;
         for (const m of batch) this.stats.bytesFetched += m.size;
         yield* batch;
-      } else {
-        const one = await this.read(`fetch ${path} UID ${step.uid}`, async (c) => {
-          await this.select(c, path, true);
-          this.reporter.log(
-            'debug',
-            `fetching ${path} UID ${step.uid} (${step.size} bytes) in ${step.ranges.length} pieces`,
-            {
-              user: this.user,
-            },
-          );
-          return fetchLarge(c, step.uid, step.ranges, this.capabilities, where, this.opts.signal);
-        });
-        if (one === undefined) continue; // expunged meanwhile
-        this.stats.bytesFetched += one.size;
-        this.stats.chunkedMessages++;
-        yield one;
+        continue;
       }
+      next = undefined;
+      const meta = await this.read(`fetch ${path} UID ${step.uid}`, async (c) => {
+        await this.select(c, path, true);
+        return fetchLargeMeta(c, step.uid, this.capabilities);
+      });
+      if (meta === undefined) continue; // expunged meanwhile
+      this.reporter.log(
+        'debug',
+        `fetching ${path} UID ${step.uid} (${meta.size} bytes) in ${step.ranges.length} pieces`,
+        { user: this.user },
+      );
+      this.stats.chunkedMessages++;
+      yield { ...meta, body: this.pieces(path, meta.uid, meta.size, step.ranges) };
     }
+  }
+
+  /** A large message's body, piece by piece (each one read step, retried alone), one piece ahead. */
+  private async *pieces(
+    path: string,
+    uid: number,
+    size: number,
+    ranges: ReadonlyArray<{ start: number; length: number }>,
+  ): AsyncIterable<Uint8Array> {
+    const where = { path, user: this.user };
+    const fetchOne = (r: { start: number; length: number }) =>
+      ahead(
+        this.read(`fetch ${path} UID ${uid} at ${r.start}`, async (c) => {
+          await this.select(c, path, true);
+          return fetchPiece(c, uid, r, size, where);
+        }),
+      );
+    let filled = 0;
+    let next = ranges[0] === undefined ? undefined : fetchOne(ranges[0]);
+    for (const [i, r] of ranges.entries()) {
+      throwIfAborted(this.opts.signal);
+      const piece = await next;
+      const following = ranges[i + 1];
+      next = following === undefined ? undefined : fetchOne(following);
+      if (piece === undefined) {
+        // Expunged between pieces: what was read is not the message; the next run sees it gone.
+        throw new MailarkError('IMAP_PROTOCOL', `${path} UID ${uid} disappeared while it was being fetched`, {
+          hint: 'run the backup again',
+          details: { ...where, uid, transient: true },
+        });
+      }
+      filled += piece.length;
+      this.stats.bytesFetched += piece.length;
+      yield piece;
+      if (piece.length < r.length) break; // short piece: the size check below reports it
+    }
+    if (filled !== size) throw sizeMismatch(where, uid, filled, size);
   }
 
   fetchMeta(path: string, uids: readonly number[]): Promise<MessageMetaInfo[]> {
@@ -330,4 +395,10 @@ class ImapMailboxSession implements MailboxSession {
     this.uidValidity.set(path, status.uidValidity);
     return status;
   }
+}
+
+/** A read fetched ahead of its use: its failure is seen when awaited, and never unhandled if it is not. */
+function ahead<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }

@@ -61,6 +61,15 @@ export interface FetchedMessage {
   body: Uint8Array;
 }
 
+/**
+ * A message from streamMessages: small ones whole, large ones (fetch plan's largeBytes) as their
+ * pieces in order, which the caller reads to the end before asking for the next message. The pieces
+ * add up to RFC822.SIZE exactly, or reading them fails with IMAP_PROTOCOL.
+ */
+export interface StreamedMessage extends Omit<FetchedMessage, 'body'> {
+  body: Uint8Array | AsyncIterable<Uint8Array>;
+}
+
 export interface MessageMetaInfo {
   uid: number;
   size: number;
@@ -102,7 +111,7 @@ export interface OpenMailboxOptions {
   signal?: AbortSignal;
   /** The user's own password, for endpoint.auth 'user'. */
   userPassword?: string;
-  /** Batch and piece sizes for fetchMessages (defaults: 4 MiB large/pieces, 8 MiB batches). */
+  /** Batch and piece sizes for fetchMessages (defaults: 4 MiB large/pieces, 4 MiB batches). */
   fetchPlan?: FetchPlanOptions;
   /** Attempts per read step on transient failures (default 4), first back-off (default 500 ms). */
   retry?: { attempts?: number; baseDelayMs?: number };
@@ -123,6 +132,11 @@ export interface MailboxSession {
   listMessages(path: string, opts?: { changedSince?: string }): Promise<MessageListing>;
   /** Bodies of the given UIDs in ascending UID order; UIDs that no longer exist are left out. */
   fetchMessages(path: string, uids: readonly number[]): AsyncIterable<FetchedMessage>;
+  /**
+   * As fetchMessages, but a large message comes as its pieces instead of one buffer, so memory holds
+   * a piece or two, not the message (backup streams them into the repository).
+   */
+  streamMessages(path: string, uids: readonly number[]): AsyncIterable<StreamedMessage>;
   /** RFC822.SIZE INTERNALDATE FLAGS MODSEQ and the Message-ID, without bodies. */
   fetchMeta(path: string, uids: readonly number[]): Promise<MessageMetaInfo[]>;
   /** Messages whose Message-ID is exactly this (UID SEARCH HEADER, then checked), with size and SHA-256. */
