@@ -84,4 +84,21 @@ describe('CliReporter', () => {
       }),
     ).toBe('export 1,200/4,800 (25%) · 1,200 messages · 1.50 KiB/3.00 MiB · INBOX');
   });
+
+  it('formats backup progress with messages of the expected, bytes new and stored', () => {
+    expect(
+      progressText({
+        phase: 'backup',
+        done: 1,
+        total: 4,
+        messages: 1200,
+        totalMessages: 4800,
+        bytes: 45 * 1024 * 1024,
+        storedBytes: 12 * 1024 * 1024,
+        current: 'ETA 2m10s · alice@example.com',
+      }),
+    ).toBe(
+      'backup 1/4 · 1,200/4,800 messages · 45.0 MiB new, 12.0 MiB stored · ETA 2m10s · alice@example.com',
+    );
+  });
 });

@@ -99,15 +99,28 @@ export class CliReporter implements Reporter {
   }
 }
 
-/** "backup 3/10 (30%) · 1,234 messages · 45.6 MiB/120 MiB · alice@example.com" */
+/**
+ * "export 3/10 (30%) · 1,234 messages · 45.6 MiB/120 MiB · INBOX";
+ * backup: "backup 1/4 · 1,200/4,800 messages · 45.6 MiB new, 12.0 MiB stored · ETA 2m10s · …"
+ * (most telling first: a narrow terminal cuts the end).
+ */
 export function progressText(s: ProgressState): string {
   const parts: string[] = [];
-  const pct = s.total !== undefined && s.total > 0 ? ` (${Math.floor((100 * s.done) / s.total)}%)` : '';
+  // With a message estimate, the messages part shows how far along it is; the unit count stays bare.
+  const pct =
+    s.total !== undefined && s.total > 0 && s.totalMessages === undefined
+      ? ` (${Math.floor((100 * s.done) / s.total)}%)`
+      : '';
   parts.push(
     `${s.phase} ${formatCount(s.done)}${s.total !== undefined ? `/${formatCount(s.total)}` : ''}${pct}`,
   );
-  if (s.messages !== undefined) parts.push(`${formatCount(s.messages)} messages`);
-  if (s.bytes !== undefined) {
+  if (s.messages !== undefined) {
+    const of = s.totalMessages !== undefined ? `/${formatCount(Math.max(s.totalMessages, s.messages))}` : '';
+    parts.push(`${formatCount(s.messages)}${of} messages`);
+  }
+  if (s.bytes !== undefined && s.storedBytes !== undefined) {
+    parts.push(`${formatBytes(s.bytes)} new, ${formatBytes(s.storedBytes)} stored`);
+  } else if (s.bytes !== undefined) {
     parts.push(formatBytes(s.bytes) + (s.totalBytes !== undefined ? `/${formatBytes(s.totalBytes)}` : ''));
   }
   if (s.current !== undefined && s.current !== '') parts.push(s.current);

@@ -14,6 +14,10 @@ export interface ProgressState {
   messages?: number;
   bytes?: number;
   totalBytes?: number;
+  /** Bytes written to the repository (after dedup, compression, encryption): backup's real cost. */
+  storedBytes?: number;
+  /** Messages expected in all, an estimate that may grow (backup: new mail of the mailboxes started). */
+  totalMessages?: number;
   /** Free-form current item, e.g. the mailbox being processed. */
   current?: string;
 }

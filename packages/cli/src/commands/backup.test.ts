@@ -6,9 +6,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalDirStore, Repository, TEST_KDF } from '@mailark/core';
+import { LocalDirStore, type ProgressState, Repository, TEST_KDF } from '@mailark/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../testing/capture.js';
+import { withRateAndEta } from './backup.js';
 
 const PASSWORD = 'correct horse battery staple';
 let dir: string;
@@ -70,4 +71,33 @@ describe('mailark backup against an unreachable IMAP server', () => {
       hint: expect.stringContaining('check the host name and port'),
     });
   }, 30_000);
+});
+
+describe('backup progress line', () => {
+  function line(
+    concurrency: number,
+    elapsedMs: number,
+    state: Omit<ProgressState, 'phase'>,
+  ): string | undefined {
+    let t = 0;
+    const got: ProgressState[] = [];
+    const r = withRateAndEta({ log() {}, progress: (p) => got.push(p) }, concurrency, () => t);
+    t = elapsedMs;
+    r.progress({ phase: 'backup', ...state });
+    return got[0]?.current;
+  }
+
+  it('estimates from messages while every remaining mailbox is in flight', () => {
+    // 1 mailbox, 100 of 400 messages in 10 s: 30 s to go.
+    const one = { done: 0, total: 1, messages: 100, totalMessages: 400, bytes: 10 * 1024 * 1024 };
+    expect(line(4, 10_000, { ...one, current: 'a@t.example' })).toBe('ETA 30s · 1.00 MiB/s · a@t.example');
+  });
+
+  it('estimates from mailboxes done when more wait than run', () => {
+    // 2 of 10 mailboxes in 60 s, 4 at a time: 8 left, 4 min.
+    const many = { done: 2, total: 10, messages: 50, totalMessages: 60, bytes: 0 };
+    expect(line(4, 60_000, many)).toBe('ETA 4m00s · 0 B/s');
+    // Nothing done and nothing fetched yet: no guess.
+    expect(line(4, 1_000, { done: 0, total: 10, messages: 0, totalMessages: 60, bytes: 0 })).toBe('0 B/s');
+  });
 });

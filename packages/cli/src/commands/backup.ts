@@ -77,7 +77,7 @@ export const backup = defineCommand({
       concurrency,
       tags: (args.tag ?? []).map(String),
       dryRun: args.dryRun,
-      reporter: withRateAndEta(ctx.output.progress),
+      reporter: withRateAndEta(ctx.output.progress, concurrency),
       signal: ctx.signal,
       toolVersion: VERSION,
       checkpointBytes: Math.round(args.checkpointMib * 1024 * 1024),
@@ -200,17 +200,27 @@ function domainOf(user: string): string {
   return user.slice(at + 1).toLowerCase();
 }
 
-/** Adds the fetch rate and, once a mailbox is done, an ETA by mailboxes to the progress line. */
-function withRateAndEta(inner: Reporter): Reporter {
-  const t0 = Date.now();
+/**
+ * Adds the ETA and the fetch rate to the progress line (before the mailbox name, which a narrow
+ * terminal cuts first). ETA: while every remaining mailbox is in flight, from messages fetched vs the
+ * messages their STATUS round expects; otherwise from mailboxes done vs total.
+ */
+export function withRateAndEta(inner: Reporter, concurrency: number, now: () => number = Date.now): Reporter {
+  const t0 = now();
   return {
     log: (level, message, fields) => inner.log(level, message, fields),
     progress(state: ProgressState) {
-      const secs = Math.max(0.001, (Date.now() - t0) / 1000);
-      const parts = [`${formatBytes((state.bytes ?? 0) / secs)}/s`];
-      if (state.total !== undefined && state.done > 0 && state.done < state.total) {
-        parts.push(`ETA ${duration((secs / state.done) * (state.total - state.done))}`);
+      const secs = Math.max(0.001, (now() - t0) / 1000);
+      const parts: string[] = [];
+      const { total, done, messages = 0, totalMessages = 0 } = state;
+      if (total !== undefined && done < total) {
+        if (total - done <= concurrency && messages > 0 && totalMessages > messages) {
+          parts.push(`ETA ${duration((secs / messages) * (totalMessages - messages))}`);
+        } else if (done > 0) {
+          parts.push(`ETA ${duration((secs / done) * (total - done))}`);
+        }
       }
+      parts.push(`${formatBytes((state.bytes ?? 0) / secs)}/s`);
       if (state.current !== undefined) parts.push(state.current);
       inner.progress({ ...state, current: parts.join(' · ') });
     },

@@ -89,8 +89,10 @@ export interface MailboxPassOptions {
   /** Fetched bytes between two onPartial calls (the caller checkpoints there). */
   partialEvery?: number;
   onPartial?: (tree: MailboxTree) => Promise<void>;
-  /** Called after each stored message with its size. */
-  onMessage?: (bytes: number) => void;
+  /** Called after each stored message with its size and the bytes it added to the repository. */
+  onMessage?: (bytes: number, storedBytes: number) => void;
+  /** After the STATUS round: about how many messages this pass will fetch (for an ETA). */
+  onPlan?: (expectedMessages: number) => void;
 }
 
 interface CurrentFolder {
@@ -114,6 +116,7 @@ export class MailboxPass {
     const selectable = folders.filter((f) => f.selectable).map((f) => f.path);
     const statuses = await source.statusAll(selectable);
     const prevByPath = new Map((this.o.prev?.folders ?? []).map((f) => [f.path, f]));
+    this.o.onPlan?.(expectedMessages(prevByPath, statuses));
     for (const f of folders) {
       this.checkAborted();
       const base = baseNode(f);
@@ -276,7 +279,7 @@ export class MailboxPass {
     this.stats.fetchedMessages++;
     this.stats.fetchedBytes += rec.size;
     this.stats.storedBytes += rec.storedBytes;
-    this.o.onMessage?.(rec.size);
+    this.o.onMessage?.(rec.size, rec.storedBytes);
     return entry;
   }
 
@@ -371,5 +374,25 @@ function cmp(a: string, b: string): number {
 function sum<T>(xs: readonly T[], f: (x: T) => number): number {
   let n = 0;
   for (const x of xs) n += f(x);
+  return n;
+}
+
+/**
+ * About how many messages a pass will fetch: per folder, the count STATUS reports minus what the
+ * previous state held under the same UIDVALIDITY (a progress estimate, not a plan: moves and expunges
+ * blur it, and messages matched by content are not fetched).
+ */
+export function expectedMessages(
+  prev: ReadonlyMap<string, FolderNode>,
+  statuses: ReadonlyMap<string, FolderStatus>,
+): number {
+  let n = 0;
+  for (const [path, status] of statuses) {
+    const p = prev.get(path);
+    n += Math.max(
+      0,
+      status.messages - (p !== undefined && p.uidValidity === status.uidValidity ? p.messages : 0),
+    );
+  }
   return n;
 }

@@ -26,6 +26,10 @@ export interface RunProgress {
   done: number;
   messages: number;
   bytes: number;
+  /** Bytes written to the repository. */
+  stored: number;
+  /** Per mailbox: messages its latest attempt expects to fetch (a retry replaces, not adds). */
+  expected: Map<string, number>;
 }
 
 /** Backs up mailboxes one call at a time (the run calls it concurrently for different users). */
@@ -93,8 +97,10 @@ export class MailboxRunner {
       return fail(err);
     }
 
+    let fetchedEarlier = 0; // by earlier attempts of this mailbox (their messages count as done)
     for (;;) {
       attempt++;
+      fetchedEarlier += pass?.stats.fetchedMessages ?? 0;
       pass = new MailboxPass({
         user: u.user,
         repo: this.repo,
@@ -105,9 +111,15 @@ export class MailboxRunner {
         signal: this.opts.signal,
         partialEvery: this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
         onPartial: (tree) => this.recordPartial(u.user, tree),
-        onMessage: (bytes) => {
+        onMessage: (bytes, stored) => {
           this.progress.messages++;
           this.progress.bytes += bytes;
+          this.progress.stored += stored;
+          this.report(u.user);
+        },
+        onPlan: (expected) => {
+          // A retry resumes: what earlier attempts fetched is no longer expected by this one.
+          this.progress.expected.set(u.user, expected + fetchedEarlier);
           this.report(u.user);
         },
       });
@@ -246,6 +258,8 @@ export class MailboxRunner {
       total: this.total,
       messages: this.progress.messages,
       bytes: this.progress.bytes,
+      storedBytes: this.progress.stored,
+      totalMessages: [...this.progress.expected.values()].reduce((a, b) => a + b, 0),
       current,
     });
   }

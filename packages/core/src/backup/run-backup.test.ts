@@ -285,6 +285,25 @@ describe('runBackup on a fake server', () => {
     );
   });
 
+  it('reports progress: mailboxes done/total, messages of the expected, bytes fetched and stored', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    const reporter = new RecordingReporter();
+    const r = await runBackup(repo, opts({ reporter, concurrency: 1 }));
+    const last = reporter.states.at(-1);
+    const stored = r.mailboxes.reduce((n, m) => n + m.storedBytes, 0);
+    expect(stored).toBeGreaterThan(0);
+    expect(last).toMatchObject({ phase: 'backup', done: 2, total: 2, messages: 8, totalMessages: 8 });
+    expect(last?.bytes).toBe(r.mailboxes.reduce((n, m) => n + m.fetchedBytes, 0));
+    expect(last?.storedBytes).toBe(stored);
+    // alice's 7 messages are expected from her STATUS round, before the first one is fetched.
+    expect(reporter.states[0]).toMatchObject({ done: 0, messages: 0, totalMessages: 7 });
+    // A no-change run expects nothing.
+    const again = new RecordingReporter();
+    await runBackup(repo, opts({ reporter: again }));
+    expect(again.states.at(-1)).toMatchObject({ done: 2, messages: 0, totalMessages: 0, storedBytes: 0 });
+  });
+
   it('skips a damaged checkpoint with a warning naming it and how to delete it, and completes', async () => {
     const { repo, store, server, opts } = await setup();
     seed(server);

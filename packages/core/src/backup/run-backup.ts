@@ -95,7 +95,7 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
       runStarted: started.toISOString(),
       ...(prev.snapshotId === undefined ? {} : { parent: prev.snapshotId }),
     });
-    const progress = { done: 0, messages: 0, bytes: 0 };
+    const progress = { done: 0, messages: 0, bytes: 0, stored: 0, expected: new Map<string, number>() };
     reporter.log('info', `backup of ${opts.tenant}: ${users.length} mailbox(es)`, {
       tenant: opts.tenant,
       parent: prev.snapshotId,
