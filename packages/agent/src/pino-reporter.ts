@@ -20,7 +20,10 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
     // Belt and braces: nothing that looks like a secret is ever printed, even if a caller slips.
     redact: { paths: ['password', '*.password', 'secret', '*.secret'], censor: '[redacted]' },
   };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  // stdout written synchronously: pino's default (asynchronous sonic-boom) let process.exit at
+  // shutdown flush a later line ('mailark-agent stopped') before an earlier one still being written
+  // ('job finished'), and can lose lines in flight. The agent logs a few lines per mailbox: cheap.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
 const PROGRESS_EVERY_MS = 10_000;
