@@ -5,8 +5,7 @@
  * mailbox needs no restart. Secrets never reach a log line or an error message: errors name the file.
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { type BackupUser, MailarkError } from '@mailark/core';
+import { type BackupUser, MailarkError, readUsersFile } from '@mailark/core';
 import type { TenantConfig } from './agent-config.js';
 
 /** The file's content without its trailing newline (as `echo secret > file` writes it). */
@@ -38,42 +37,7 @@ export async function readTenantUsers(t: TenantConfig): Promise<BackupUser[]> {
   if (t.users !== undefined) {
     entries = t.users;
   } else {
-    const file = t.usersFile as string;
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new MailarkError(
-        'CONFIG',
-        `cannot read the users file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-        {
-          hint: 'check tenants[].usersFile in the agent config',
-        },
-      );
-    }
-    entries = [];
-    for (const [i, raw] of text.split(/\r?\n/).entries()) {
-      const line = raw.replace(/#.*$/, '').trim();
-      if (line === '') continue;
-      const [user = '', passwordFile, ...rest] = line.split(',').map((s) => s.trim());
-      if (user === '' || rest.length > 0 || passwordFile === '') {
-        throw new MailarkError('CONFIG', `${file} line ${i + 1}: expected "user[,password-file]"`, {
-          hint: 'one mailbox per line, e.g. alice@example.com or alice@example.com,/etc/mailark/alice.pw',
-        });
-      }
-      const pf =
-        passwordFile === undefined
-          ? undefined
-          : isAbsolute(passwordFile)
-            ? passwordFile
-            : resolve(dirname(file), passwordFile);
-      entries.push(pf === undefined ? { user } : { user, passwordFile: pf });
-    }
-    if (entries.length === 0) {
-      throw new MailarkError('CONFIG', `the users file ${file} lists no mailbox`, {
-        hint: 'one mailbox per line',
-      });
-    }
+    entries = await readUsersFile(t.usersFile as string, 'check tenants[].usersFile in the agent config');
   }
   const users: BackupUser[] = [];
   for (const e of entries) {

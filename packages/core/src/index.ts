@@ -8,6 +8,7 @@ export { Chunker, type ChunkerParams } from './backup/chunker.js';
 export { HeaderScanner, summarizeMessage } from './backup/header-summary.js';
 export { type MessageRecord, MessageRecordWriter, storeMessage } from './backup/message-record.js';
 export * from './backup/run-backup.js';
+export { parseUsersFile, readUsersFile, type UsersFileEntry } from './backup/users-file.js';
 export * from './check/check.js';
 export * from './errors.js';
 export * from './export/archive-sink.js';

@@ -3,13 +3,10 @@
  * runBackup). This file parses the mailbox list, wires the IMAP endpoint and the progress line, and
  * reports per mailbox. Exit 0 complete, 3 partial (failing mailboxes named), 1 nothing saved.
  */
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import {
   type BackupResult,
   type BackupUser,
   EXIT,
-  errorText,
   type ImapEndpoint,
   MailarkError,
   type MailboxResult,
@@ -17,6 +14,7 @@ import {
   parseImapEndpoint,
   preloadImap,
   type Reporter,
+  readUsersFile,
   runBackup,
 } from '@mailark/core';
 import { defineCommand } from '../command.js';
@@ -119,34 +117,19 @@ async function usersFrom(args: BackupArgs, ctx: CommandContext): Promise<BackupU
       .map((user) => ({ user }));
   }
   const file = args.usersFile as string;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new MailarkError('CONFIG', `cannot read the users file ${file}: ${errorText(err)}`, {
-      cause: err,
-      hint: 'check the path given by --users-file and its permissions',
-    });
-  }
   const out: BackupUser[] = [];
-  for (const [i, raw] of text.split(/\r?\n/).entries()) {
-    const line = raw.replace(/#.*$/, '').trim();
-    if (line === '') continue;
-    const [user = '', passwordFile, ...rest] = line.split(',').map((s) => s.trim());
-    if (user === '' || rest.length > 0 || passwordFile === '') {
-      throw new MailarkError('CONFIG', `${file} line ${i + 1}: expected "user[,password-file]"`, {
-        hint: 'one mailbox per line, e.g. alice@example.com or alice@example.com,/etc/mailark/alice.pw',
-      });
-    }
+  for (const { user, passwordFile } of await readUsersFile(
+    file,
+    'check the path given by --users-file and its permissions',
+  )) {
     if (passwordFile === undefined) {
       out.push({ user });
       continue;
     }
-    // Relative password files are relative to the users file, so the pair can move together.
     const password = await readPassword(
       {
         what: `password of ${user}`,
-        file: resolve(dirname(file), passwordFile),
+        file: passwordFile,
         fileVar: '',
         valueVar: '',
         fileOption: '--users-file',
@@ -155,11 +138,6 @@ async function usersFrom(args: BackupArgs, ctx: CommandContext): Promise<BackupU
     );
     ctx.registerSecret(password);
     out.push({ user, password });
-  }
-  if (out.length === 0) {
-    throw new MailarkError('CONFIG', `the users file ${file} lists no mailbox`, {
-      hint: 'one mailbox per line: user[,password-file]',
-    });
   }
   return out;
 }
