@@ -7,7 +7,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -367,8 +368,11 @@ describe('restore of a message backed up with bare LF line ends (from a server t
 describe('restore when IMAP goes down mid-way', () => {
   it('reports what was restored, and a re-run completes the rest without duplicates', async () => {
     // A private server (in its own directory, readable by Dovecot's processes), so stopping it
-    // touches no other test.
-    let dv = await startDovecot();
+    // touches no other test. The directory is ours, not the launcher's: stop() then keeps it, and the
+    // restarted server finds the same users and mail.
+    const own = mkdtempSync(join(tmpdir(), 'mailark-dv-down-'));
+    chmodSync(own, 0o755);
+    let dv = await startDovecot({ dir: own });
     const { dir, port, masterUser, masterPassword, userPassword } = dv;
     try {
       const ep = parseImapEndpoint(`imap://${dv.host}:${port}`, {
