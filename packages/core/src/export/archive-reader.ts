@@ -10,12 +10,13 @@ import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, inflateRawSync } from 'node:zlib';
 import type yauzl from 'yauzl';
 import { errorText, MailarkError } from '../errors.js';
 import { archiveKindOf } from './archive-sink.js';
+import { BlockCache } from './block-cache-reader.js';
 import { SUMS_FILE } from './export-paths.js';
 import { parseSha256SumsLine } from './manifest.js';
 
@@ -106,15 +107,35 @@ async function* tarEntries(path: string, gz: boolean): AsyncGenerator<ArchiveEnt
 async function* zipEntries(path: string): AsyncGenerator<ArchiveEntry> {
   let zip: yauzl.ZipFile;
   yauzlModule ??= createRequire(import.meta.url)('yauzl') as typeof yauzl;
-  const openZip = yauzlModule.open;
+  const y = yauzlModule;
+  let cache: BlockCache | undefined;
   try {
+    const file = await open(path, 'r');
+    cache = new BlockCache(file, path, (await file.stat()).size);
+    const blocks = cache;
+    // A yauzl reader served from a few cached blocks (block-cache-reader.ts): one read per header
+    // made verify-export of a zip of small files crawl.
+    const reader = new (y.RandomAccessReader as unknown as new () => yauzl.RandomAccessReader)();
+    Object.assign(reader, {
+      _readStreamForRange: (start: number, end: number) => blocks.stream(start, end),
+      read: (buf: Buffer, off: number, len: number, pos: number, cb: (err: Error | null) => void) => {
+        blocks.read(buf, off, len, pos).then(() => cb(null), cb);
+      },
+      close: (cb: (err: Error | null) => void) => {
+        blocks.close().then(() => cb(null), cb);
+      },
+    });
     // decodeStrings false: names arrive raw, so yauzl neither rejects nor rewrites a "\" in them.
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-      openZip(path, { lazyEntries: true, decodeStrings: false, autoClose: true }, (err, z) =>
-        err ? reject(err) : resolve(z),
+      y.fromRandomAccessReader(
+        reader,
+        blocks.size,
+        { lazyEntries: true, decodeStrings: false, autoClose: true },
+        (err, z) => (err ? reject(err) : resolve(z)),
       ),
     );
   } catch (err) {
+    await cache?.close().catch(() => {});
     throw unreadable(path, err);
   }
   try {
@@ -130,9 +151,13 @@ async function* zipEntries(path: string): AsyncGenerator<ArchiveEntry> {
       const raw = entry.fileName as unknown as Buffer;
       const name = raw.toString((entry.generalPurposeBitFlag & 0x800) !== 0 ? 'utf8' : 'latin1');
       const dir = name.endsWith('/');
+      // Small deflated entries inflate here: a zlib stream per entry is a thread-pool round trip.
+      const small = entry.compressionMethod === 8 && entry.compressedSize < 64 * 1024;
       const open = () =>
         new Promise<Readable>((resolve, reject) =>
-          zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s))),
+          zip.openReadStream(entry, small ? { decodeFileData: false } : {}, (err, s) =>
+            err ? reject(err) : resolve(small ? inflated(s) : s),
+          ),
         );
       yield {
         path: name.replace(/\/+$/, ''),
@@ -148,6 +173,18 @@ async function* zipEntries(path: string): AsyncGenerator<ArchiveEntry> {
   } finally {
     zip.close();
   }
+}
+
+/** The raw deflate stream of a small entry, inflated in one go. */
+function inflated(raw: Readable): Readable {
+  return Readable.from(
+    (async function* () {
+      const parts: Buffer[] = [];
+      for await (const c of raw) parts.push(c as Buffer);
+      yield inflateRawSync(Buffer.concat(parts));
+    })(),
+    { objectMode: false },
+  );
 }
 
 /** The extended timestamp (0x5455) when present, else the MS-DOS time read as UTC (as written). */

@@ -15,7 +15,7 @@
  * "Version made by" is Unix, and the external attributes carry the mode (0600 files, 0700 dirs).
  */
 import { promisify } from 'node:util';
-import { crc32, createDeflateRaw, deflateRaw } from 'node:zlib';
+import { crc32, createDeflateRaw, deflateRaw, deflateRawSync } from 'node:zlib';
 import type { ArchiveSink, EntryOptions, SinkResult } from './archive-sink.js';
 import { type ByteOutput, fileError } from './byte-output.js';
 import { SpoolFile } from './spool-file.js';
@@ -73,7 +73,13 @@ export class ZipSink implements ArchiveSink {
     const big = data.byteLength >= ZIP64_LOCAL_THRESHOLD;
     const start = this.offset;
     const crc = crc32(data);
-    const body = method === 0 ? data : await deflateRawAsync(data, { level: this.level });
+    // Small bodies deflate here: a thread-pool round trip costs more than compressing a few KiB.
+    const body =
+      method === 0
+        ? data
+        : data.byteLength < 64 * 1024
+          ? deflateRawSync(data, { level: this.level })
+          : await deflateRawAsync(data, { level: this.level });
     await this.write(localHeader(name, method, opts.mtime, big));
     await this.write(body);
     await this.write(descriptor(crc, body.byteLength, data.byteLength, big));
