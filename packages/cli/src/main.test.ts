@@ -115,6 +115,23 @@ describe('runCli', () => {
     expect((await cli(['nope'])).stderr).toContain('Unknown argument: nope');
   });
 
+  it('refuses an option given without its value (never silently dropped), in every command', async () => {
+    const own = await cli(['echo', 'hi', '--times']);
+    expect(own.code).toBe(2);
+    expect(own.stderr).toContain('Not enough arguments following: times');
+    // The real commands and the global options, through the same framework.
+    for (const argv of [
+      ['find', '--limit'],
+      ['backup', '--concurrency'],
+      ['snapshots', '--repo'],
+      ['ls', 'latest', '--user'],
+    ]) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr, argv.join(' ')).toContain('Not enough arguments following');
+    }
+  });
+
   it('prints usage errors in the fixed JSON shape with --json', async () => {
     const r = await cli(['nope', '--json']);
     expect(r.code).toBe(2);

@@ -214,7 +214,9 @@ async function parse(argv: readonly string[], commands: readonly MailarkCommand[
       (sub) => {
         // Opening the default group here makes --help list the command's own options before the
         // global ones (yargs orders a command's groups before those inherited from the top level).
-        const own = (sub as Argv<GlobalOptions>).group([], 'Positionals:').group([], 'Options:');
+        const own = valuesRequired(
+          (sub as Argv<GlobalOptions>).group([], 'Positionals:').group([], 'Options:'),
+        );
         let b = (spec.builder?.(own) ?? own) as Argv<GlobalOptions>;
         for (const child of spec.subcommands ?? []) b = register(b, child, path);
         if (spec.handler === undefined) b = b.demandCommand(1, `"mailark ${path}" needs a subcommand`);
@@ -267,8 +269,25 @@ function skipHelpCache(y: Argv<GlobalOptions>): void {
   if (typeof internals?.cacheHelpMessage === 'function') internals.cacheHelpMessage = () => {};
 }
 
+/**
+ * Every option that takes a value requires one: `find --limit` or `backup --concurrency` with the value
+ * missing is a usage error (exit 2), never silently ignored (yargs' default is to drop it). Patches the
+ * instance's option() so each command's builder gets this without repeating `requiresArg` everywhere.
+ */
+function valuesRequired<T>(y: Argv<T>): Argv<T> {
+  const option = y.option.bind(y) as (key: string, opt?: Record<string, unknown>) => Argv<T>;
+  (y as unknown as { option: typeof option }).option = (key, opt) =>
+    option(
+      key,
+      opt !== undefined && opt.type !== 'boolean' && opt.type !== 'count' && opt.requiresArg === undefined
+        ? { ...opt, requiresArg: true }
+        : opt,
+    );
+  return y;
+}
+
 function globalOptions(y: Argv): Argv<GlobalOptions> {
-  return y
+  return valuesRequired(y)
     .option('repo', {
       alias: 'r',
       type: 'string',
