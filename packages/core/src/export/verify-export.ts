@@ -110,7 +110,10 @@ export async function verifyExport(
         next = await entries.next();
       } catch (err) {
         if (checks === undefined || opts.signal?.aborted) throw err;
-        differ({ kind: 'content', message: `the export cannot be read past ${lastPath || 'its start'}: ${errorText(err)}` });
+        differ({
+          kind: 'content',
+          message: `the export cannot be read past ${lastPath || 'its start'}: ${errorText(err)}`,
+        });
         break;
       }
       if (next.done === true) break;
@@ -176,7 +179,11 @@ export async function verifyExport(
         if (opts.signal?.aborted || isMailarkError(err, 'INTERNAL')) throw err;
         // A damaged entry (bad deflate data, truncated archive) is named; a zip's other entries
         // still read, a tar stream ends here (the entries after it are reported missing).
-        differ({ kind: 'content', path: entry.path, message: `${entry.path}: cannot be read (${errorText(err)})` });
+        differ({
+          kind: 'content',
+          path: entry.path,
+          message: `${entry.path}: cannot be read (${errorText(err)})`,
+        });
         sha = 'unreadable';
       }
       bytes += entry.size;
