@@ -216,19 +216,37 @@ export class MailboxPass {
       this.stats.fetchedBytes += sum(toFetch, (m) => ('size' in m ? m.size : 0));
       this.stats.newMessages += toFetch.length;
     } else if (toFetch.length > 0) {
-      for await (const msg of source.fetchMessages(
-        f.path,
-        toFetch.map((m) => m.uid),
-      )) {
-        this.checkAborted();
-        const entry = await this.store(msg);
+      const current = this.current;
+      // Entries are recorded in message order, each once its blobs are stored.
+      const record = async (entry: MessageEntry): Promise<void> => {
         got++;
-        this.current.entries.push(entry);
+        current.entries.push(entry);
         // Bytes this mailbox already had (no Message-ID to match on, or a changed one): counted.
         if (this.index?.hasContent(entry.sha256)) refetched++;
         this.index?.add([entry]);
         await this.maybeCheckpoint(entry.size);
+      };
+      // Messages are stored while the next ones are read: the seal pool gets a batch's blobs at once
+      // instead of one message's, and IMAP parsing never waits for compression.
+      const window = new StoreWindow<MessageEntry>(STORE_WINDOW_BYTES, STORE_WINDOW_MESSAGES);
+      try {
+        for await (const msg of source.fetchMessages(
+          f.path,
+          toFetch.map((m) => m.uid),
+        )) {
+          this.checkAborted();
+          const { consumed, stored } = this.store(msg);
+          // A streamed body must be read to its end before the source is asked for the next message.
+          await consumed;
+          await window.add(msg.size, stored, record);
+        }
+      } catch (err) {
+        // No store outlives the loop: what finishes is recorded (kept by partialTree), and the error
+        // that ended the loop is the one reported.
+        await window.drain().catch(() => {});
+        throw err;
       }
+      await window.drain();
       this.stats.newMessages += got - refetched;
       this.stats.refetched += refetched;
     }
@@ -250,19 +268,36 @@ export class MailboxPass {
     return node;
   }
 
-  /** Streams one message into the repository and reads its header summary on the way. */
-  private async store(msg: SourceMessage): Promise<MessageEntry> {
+  /**
+   * Streams one message into the repository and reads its header summary on the way. `consumed`
+   * resolves once its body is read (and its blobs handed to the repository), `stored` once they are
+   * stored; the caller may read the next message in between.
+   */
+  private store(msg: SourceMessage): { consumed: Promise<void>; stored: Promise<MessageEntry> } {
     const writer = new MessageRecordWriter(this.o.repo, this.o.chunker);
     const scanner = new HeaderScanner();
-    if (msg.body instanceof Uint8Array) {
-      scanner.push(msg.body);
-      await writer.write(msg.body);
-    } else {
-      for await (const piece of msg.body) {
-        scanner.push(piece);
-        await writer.write(piece);
+    const consumed = (async () => {
+      if (msg.body instanceof Uint8Array) {
+        scanner.push(msg.body);
+        await writer.write(msg.body);
+      } else {
+        for await (const piece of msg.body) {
+          scanner.push(piece);
+          await writer.write(piece);
+        }
       }
-    }
+    })();
+    const stored = consumed.then(() => this.finishStore(msg, writer, scanner));
+    // When reading fails the caller sees it through `consumed`; this copy must not go unhandled.
+    stored.catch(() => {});
+    return { consumed, stored };
+  }
+
+  private async finishStore(
+    msg: SourceMessage,
+    writer: MessageRecordWriter,
+    scanner: HeaderScanner,
+  ): Promise<MessageEntry> {
     const rec = await writer.finish();
     const { flags, keywords } = splitFlags(msg.flags);
     const entry: MessageEntry = {
@@ -330,6 +365,60 @@ export class MailboxPass {
     // Messages stored later in this pass are added as they come (a copy in two folders downloads once).
     this.index = index;
     return index;
+  }
+}
+
+/** Bytes and messages a mailbox pass may have in flight between reading and stored (~one fetch batch). */
+const STORE_WINDOW_BYTES = 4 * 1024 * 1024;
+const STORE_WINDOW_MESSAGES = 64;
+
+/**
+ * Stores in flight, bounded by bytes and count; each one's result is recorded in the order added.
+ * add() waits while the window is full; drain() waits for all. The first failure is thrown once (by
+ * add or drain); later results are dropped and nothing is left unhandled.
+ */
+class StoreWindow<T> {
+  private chain: Promise<void> = Promise.resolve();
+  private bytes = 0;
+  private count = 0;
+  private readonly waiting: Array<() => void> = [];
+  private failure: { err: unknown } | undefined;
+  private thrown = false;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxCount: number,
+  ) {}
+
+  async add(bytes: number, work: Promise<T>, record: (result: T) => Promise<void>): Promise<void> {
+    this.bytes += bytes;
+    this.count++;
+    work.catch(() => {});
+    this.chain = this.chain.then(async () => {
+      try {
+        if (this.failure === undefined) await record(await work);
+      } catch (err) {
+        this.failure ??= { err };
+      } finally {
+        this.bytes -= bytes;
+        this.count--;
+        this.waiting.shift()?.();
+      }
+    });
+    while (this.failure === undefined && (this.bytes > this.maxBytes || this.count > this.maxCount))
+      await new Promise<void>((r) => this.waiting.push(r));
+    this.throwFailure();
+  }
+
+  async drain(): Promise<void> {
+    await this.chain;
+    this.throwFailure();
+  }
+
+  private throwFailure(): void {
+    if (this.failure === undefined || this.thrown) return;
+    this.thrown = true;
+    throw this.failure.err;
   }
 }
 

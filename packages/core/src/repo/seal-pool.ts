@@ -9,9 +9,9 @@
  *   crypto.ts's steps with their parameters; seal-pool.test.ts checks it opens as a pack blob);
  * - one pool per process, started on the first seal and sized from the cores (none on one core: the
  *   caller's thread seals, as before); idle workers never keep the process alive;
- * - calls made in one synchronous run are batched into a few worker messages (one copy of the input
- *   into a transferred buffer, one transferred buffer back), so per-blob messaging costs nothing
- *   measurable even for header-sized blobs;
+ * - calls are batched into jobs of ~1 MiB (one copy of the input into a transferred buffer, one
+ *   transferred buffer back): a job goes out when full, the rest at the end of the event loop turn,
+ *   so per-blob messaging costs nothing measurable and the worker is woken rarely;
  * - a worker that dies fails its pending seals (the caller's error path) and is not replaced: later
  *   seals run on the caller's thread.
  */
@@ -102,6 +102,7 @@ interface PoolWorker {
 let threads: number | undefined;
 let workers: PoolWorker[] | undefined;
 let queued: Item[] = [];
+let queuedBytes = 0;
 let scheduled = false;
 let nextJob = 0;
 
@@ -130,10 +131,13 @@ export function sealBlobAsync(
   if (pool.length === 0) return Promise.resolve(sealBlob(key, type, id, plain));
   return new Promise((resolve, reject) => {
     queued.push({ key, aad: blobAad(type, id), plain, resolve, reject });
-    if (!scheduled) {
+    queuedBytes += plain.byteLength;
+    // A full job goes out at once; the rest when this turn of the event loop is done, so that the
+    // blobs of everything processed in it (a fetch batch's messages) share a few worker messages.
+    if (queuedBytes >= JOB_BYTES) dispatch();
+    else if (!scheduled) {
       scheduled = true;
-      // After the current synchronous run: a message's chunks, saved in one loop, go out together.
-      queueMicrotask(dispatch);
+      setImmediate(dispatch);
     }
   });
 }
@@ -155,6 +159,10 @@ function ensurePool(): PoolWorker[] {
 function startWorker(): PoolWorker {
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
+    // The worker allocates few JS objects but many buffers (inputs, brotli and AES outputs), which only
+    // a GC frees: with the default young generation it would scavenge rarely and keep tens of MiB of
+    // dead buffers until V8's external-memory trigger. A small one frees them every few MiB sealed.
+    resourceLimits: { maxYoungGenerationSizeMb: 1 },
     workerData: { quality: BROTLI_QUALITY, minCompress: MIN_COMPRESS, nonceBytes: NONCE_BYTES },
   });
   const pw: PoolWorker = { worker, pendingBytes: 0, jobs: new Map() };
@@ -192,6 +200,7 @@ function dispatch(): void {
   scheduled = false;
   const items = queued;
   queued = [];
+  queuedBytes = 0;
   let job: Item[] = [];
   let bytes = 0;
   for (const it of items) {
