@@ -223,6 +223,10 @@ describe('folders', () => {
     expect(status.get('顧客')).toMatchObject({ messages: 2, uidNext: 3 });
     expect(status.get('顧客')?.highestModseq).toMatch(/^\d+$/);
     expect((await s.statusAll(['A&B'])).get('A&B')).toMatchObject({ messages: 0 });
+    // LIST-STATUS (RFC 5819): the same folders and the same statuses from ONE command.
+    const both = await s.listFoldersWithStatus();
+    expect(both.folders).toEqual(await s.listFolders());
+    expect(both.statuses).toEqual(await s.statusAll());
   });
 });
 

@@ -25,10 +25,23 @@ export async function openImapBackupSource(
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     ...(user.password === undefined ? {} : { userPassword: user.password }),
   });
+  return sessionBackupSource(session);
+}
+
+/** The BackupSource over an open session (which it closes on close()). */
+export function sessionBackupSource(session: MailboxSession): BackupSource {
   return new SessionSource(session);
 }
 
+/**
+ * backupMailbox asks listFolders() then statusAll() of the selectable folders: with LIST-STATUS
+ * (RFC 5819) the first answers both, so the statuses it brought are kept for the statusAll() that
+ * follows it directly (an unchanged mailbox then costs ONE folder command). They are used once; a
+ * path they lack, or any later statusAll(), asks the server.
+ */
 class SessionSource implements BackupSource {
+  private listedStatuses: Map<string, FolderStatus> | undefined;
+
   constructor(private readonly s: MailboxSession) {}
 
   get condstore(): boolean {
@@ -39,15 +52,29 @@ class SessionSource implements BackupSource {
     return this.s.capabilities.qresync;
   }
 
-  listFolders(): Promise<SourceFolder[]> {
-    return this.s.listFolders();
+  async listFolders(): Promise<SourceFolder[]> {
+    const { folders, statuses } = await this.s.listFoldersWithStatus();
+    this.listedStatuses = statuses.size > 0 ? statuses : undefined;
+    return folders;
   }
 
-  statusAll(paths: readonly string[]): Promise<Map<string, FolderStatus>> {
-    return this.s.statusAll(paths);
+  async statusAll(paths: readonly string[]): Promise<Map<string, FolderStatus>> {
+    const listed = this.listedStatuses;
+    this.listedStatuses = undefined;
+    if (listed === undefined) return this.s.statusAll(paths);
+    const out = new Map<string, FolderStatus>();
+    const missing: string[] = [];
+    for (const p of paths) {
+      const st = listed.get(p);
+      if (st === undefined) missing.push(p);
+      else out.set(p, st);
+    }
+    if (missing.length > 0) for (const [p, st] of await this.s.statusAll(missing)) out.set(p, st);
+    return out;
   }
 
   async listMessages(path: string, opts: { changedSince?: string } = {}): Promise<FolderListing> {
+    this.listedStatuses = undefined;
     const l = await this.s.listMessages(path, opts);
     const out: FolderListing = { messages: l.messages };
     if (l.vanished !== undefined) out.vanished = l.vanished;

@@ -178,6 +178,7 @@ function guardLogin(client: ImapFlow, endpoint: ImapEndpoint): LoginGuard {
     authenticate?: () => Promise<unknown>;
     run?: (command: string, ...args: unknown[]) => Promise<unknown>;
     capabilities: Map<string, unknown>;
+    authenticated?: unknown;
   };
   const authenticate = c.authenticate;
   const run = c.run;
@@ -199,6 +200,11 @@ function guardLogin(client: ImapFlow, endpoint: ImapEndpoint): LoginGuard {
     return authenticate.call(this);
   };
   c.run = async function (this: typeof c, command: string, ...args: unknown[]) {
+    // imapflow sends ID (RFC 2971) before logging in and again after when the first answer is thin
+    // (Dovecot's pre-login answer is just its name). Only the answer after login can name the
+    // session's user (checkServerIdentity), so the first one is a round trip for nothing: answering
+    // it with nothing here makes imapflow ask once, after login.
+    if (command === 'ID' && !this.authenticated) return undefined;
     const result = await run.call(this, command, ...args);
     if (command === 'AUTHENTICATE' || command === 'LOGIN') guard.identity = result;
     return result;

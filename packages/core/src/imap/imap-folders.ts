@@ -36,13 +36,40 @@ function folderInfo(l: ListResponse): FolderInfo {
   return f;
 }
 
+/**
+ * Every folder and, with LIST-STATUS (RFC 5819), the status of each selectable one from the SAME
+ * command: one round trip where LIST then STATUS took two. Without LIST-STATUS, statuses is empty
+ * (the caller asks statusOfFolders for what it needs).
+ */
+export async function listFoldersWithStatus(
+  c: ImapFlow,
+  caps: SessionCapabilities,
+): Promise<{ folders: FolderInfo[]; statuses: Map<string, ImapFolderStatus> }> {
+  if (!caps.listStatus) return { folders: await listFolderInfos(c), statuses: new Map() };
+  const listed = await c.list({ statusQuery: statusQuery(caps) });
+  const statuses = new Map<string, ImapFolderStatus>();
+  for (const l of listed) {
+    if (l.listed !== false && l.status !== undefined && l.status.uidValidity !== undefined)
+      statuses.set(l.path, folderStatus(l.status));
+  }
+  const folders = listed
+    .filter((l) => l.listed !== false)
+    .map(folderInfo)
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { folders, statuses };
+}
+
+function statusQuery(caps: SessionCapabilities) {
+  return { messages: true, uidNext: true, uidValidity: true, highestModseq: caps.condstore };
+}
+
 /** Status of the given (default: every selectable) folder. */
 export async function statusOfFolders(
   c: ImapFlow,
   caps: SessionCapabilities,
   paths?: readonly string[],
 ): Promise<Map<string, ImapFolderStatus>> {
-  const query = { messages: true, uidNext: true, uidValidity: true, highestModseq: caps.condstore };
+  const query = statusQuery(caps);
   const out = new Map<string, ImapFolderStatus>();
   const wanted = paths === undefined ? undefined : new Set(paths);
   if (caps.listStatus) {

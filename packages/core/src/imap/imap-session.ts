@@ -21,7 +21,7 @@ import { DEFAULT_FETCH_PLAN, type FetchStep, planFetch } from './fetch-plan.js';
 import { type Connection, connectAs, type IdentityProof } from './imap-connect.js';
 import type { ImapEndpoint } from './imap-endpoint.js';
 import { imapError } from './imap-errors.js';
-import { createFolderOps, listFolderInfos, statusOfFolders } from './imap-folders.js';
+import { createFolderOps, listFolderInfos, listFoldersWithStatus, statusOfFolders } from './imap-folders.js';
 import {
   fetchBatch,
   fetchLargeMeta,
@@ -99,6 +99,10 @@ class ImapMailboxSession implements MailboxSession {
 
   listFolders(): Promise<FolderInfo[]> {
     return this.read('LIST', (c) => listFolderInfos(c));
+  }
+
+  listFoldersWithStatus(): Promise<{ folders: FolderInfo[]; statuses: Map<string, ImapFolderStatus> }> {
+    return this.read('LIST', (c) => listFoldersWithStatus(c, this.capabilities));
   }
 
   statusAll(paths?: readonly string[]): Promise<Map<string, ImapFolderStatus>> {

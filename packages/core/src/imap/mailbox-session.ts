@@ -126,6 +126,11 @@ export interface MailboxSession {
   readonly stats: SessionStats;
   /** ALL folders, \Noselect parents included, sorted by path. */
   listFolders(): Promise<FolderInfo[]>;
+  /**
+   * listFolders() and, in the same round trip where LIST-STATUS (RFC 5819) is offered, the status of
+   * every selectable folder the server reported one for (empty map without LIST-STATUS).
+   */
+  listFoldersWithStatus(): Promise<{ folders: FolderInfo[]; statuses: Map<string, ImapFolderStatus> }>;
   /** Status of every selectable folder (or of `paths`): LIST-STATUS (RFC 5819) when offered. */
   statusAll(paths?: readonly string[]): Promise<Map<string, ImapFolderStatus>>;
   /** EXAMINE, then UID FETCH 1:* (UID FLAGS MODSEQ) [(CHANGEDSINCE m VANISHED)]. */
