@@ -7,6 +7,7 @@ import { RecordingReporter } from '../progress.js';
 import { Repository } from '../repo/repository.js';
 import { newTestRepository } from '../repo/test-repository.js';
 import type { MemoryStore } from '../store/memory-store.js';
+import type { ObjectStore } from '../store/object-store.js';
 import type { Checkpoint } from './backup-checkpoint.js';
 import { FakeMailServer } from './fake-mail-server.js';
 import { type BackupResult, isTransient, type RunBackupOptions, runBackup } from './run-backup.js';
@@ -398,6 +399,21 @@ describe('runBackup on a fake server', () => {
     ]);
   });
 
+  it('fails an attempt whose blob cannot be stored while later messages are in flight, then retries', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    const save = repo.saveBlob.bind(repo);
+    let dataBlobs = 0;
+    repo.saveBlob = async (type, plain) => {
+      if (type === 'data' && ++dataBlobs === 5) throw new Error('seal failed');
+      return save(type, plain);
+    };
+    const r = await runBackup(repo, opts());
+    expect(r.status).toBe('complete');
+    expect(r.mailboxes.map((m) => m.attempts).sort()).toEqual([1, 2]);
+    await expectMatchesServer(repo, server, r, ['alice@example.com', 'bob@example.com']);
+  });
+
   it('on abort: writes a checkpoint, no snapshot; the next run resumes without re-downloading', async () => {
     const { repo, server, opts } = await setup();
     seed(server);
@@ -435,9 +451,35 @@ describe('runBackup on a fake server', () => {
       served === 12 ? new Promise<void>((resolve) => (stall = resolve)) : undefined;
     const users = [{ user: 'alice@example.com' }];
     // The "killed" run: never finishes; its repository object (and anything unflushed) is abandoned.
-    const killed = runBackup(repo, opts({ users, checkpointBytes: 50_000 })).catch((e: unknown) => e);
-    while (server.counters.bodies < 12) await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setTimeout(r, 20));
+    // It works through a store that, once killed, completes nothing more: messages it was still
+    // storing when the server stalled must not land later, as a dead process's would not.
+    let dead = false;
+    let lastOp = Date.now();
+    const hang = <T>(op: () => Promise<T>): Promise<T> => {
+      if (dead) return new Promise<T>(() => {});
+      lastOp = Date.now();
+      return op().finally(() => {
+        lastOp = Date.now();
+      });
+    };
+    const mortal: ObjectStore = {
+      location: store.location,
+      put: (k, d) => hang(() => store.put(k, d)),
+      get: (k, r) => hang(() => store.get(k, r)),
+      stat: (k) => hang(() => store.stat(k)),
+      list: (p) => store.list(p),
+      delete: (k) => hang(() => store.delete(k)),
+      close: () => store.close(),
+    };
+    const doomed = await Repository.open(mortal, 'test password');
+    const progress = new RecordingReporter();
+    void runBackup(doomed, opts({ users, checkpointBytes: 50_000, reporter: progress })).catch(() => {});
+    // Killed once it is stuck on the 12th body with the 11 before it stored and checkpointed (stores
+    // finish after the next message is read, and a checkpoint follows the store that made it due).
+    const stored = () => progress.states.at(-1)?.messages ?? 0;
+    while (server.counters.bodies < 12 || stored() < 11 || Date.now() - lastOp < 300)
+      await new Promise((r) => setTimeout(r, 10));
+    dead = true;
     const ids = await repo.listObjects('checkpoints');
     expect(ids.length).toBe(1);
 
@@ -451,8 +493,7 @@ describe('runBackup on a fake server', () => {
     expect(server.counters.bodies - before).toBeLessThanOrEqual(20 - 12 + 3);
     expect(server.counters.bodies - before).toBeGreaterThanOrEqual(8);
     expect(await reopened.listObjects('checkpoints')).toEqual([]);
-    stall();
-    await killed;
+    stall(); // the killed run's store never answers again: it stays stuck, as a dead process would
   });
 
   it('checkpoints finished mailboxes only once enough was fetched since the last checkpoint', async () => {
