@@ -41,6 +41,7 @@ const SERVER_IDENTITY_FIELDS = ['x-user', 'x-authenticated-user', 'user', 'login
 
 // imapflow costs ~250 ms CPU to load: only a command that talks IMAP pays it (find and restore --eml don't).
 let imapflowModule: Promise<typeof import('imapflow')> | undefined;
+let imapflowClass: typeof ImapFlow | undefined;
 function loadImapFlow(): Promise<typeof import('imapflow')> {
   imapflowModule ??= import('imapflow');
   return imapflowModule;
@@ -68,6 +69,7 @@ export async function connectAs(
   }
   const ctx = { url: endpoint.url, user, action: 'login', ...adminOf(endpoint) };
   const { ImapFlow } = await loadImapFlow();
+  imapflowClass = ImapFlow;
   const client = new ImapFlow(clientOptions(endpoint, user, opts));
   // imapflow emits 'error' on socket failures; an unheard 'error' event would crash the process.
   client.on('error', (err: unknown) => {
@@ -108,6 +110,10 @@ function clientOptions(endpoint: ImapEndpoint, user: string, opts: ConnectOption
     disableAutoIdle: true,
     // RFC 7162: QRESYNC gives VANISHED (EARLIER) on CHANGEDSINCE fetches (enabled only if offered).
     qresync: true,
+    // ENABLE (RFC 5161) waits for the first SELECT/EXAMINE (enableExtensions): LIST and STATUS do
+    // not need it, so an unchanged mailbox saves its round trip. Only while imapflow's own ENABLE
+    // step exists to be called later.
+    disableAutoEnable: canDeferEnable(),
     connectionTimeout: 30_000,
     greetingTimeout: 16_000,
     tls: {
@@ -154,6 +160,24 @@ function authOptions(
   }
   if (endpoint.auth === 'authzid') return { user: admin, pass, authzid: user, loginMethod: 'AUTH=PLAIN' };
   return { user: `${user}${endpoint.separator}${admin}`, pass };
+}
+
+type AutoEnable = { autoEnable?: () => Promise<void> };
+
+function canDeferEnable(): boolean {
+  return typeof (imapflowClass?.prototype as AutoEnable | undefined)?.autoEnable === 'function';
+}
+
+/**
+ * ENABLE CONDSTORE QRESYNC ... (RFC 5161, RFC 7162 §3.2.3: before any SELECT that uses QRESYNC) on a
+ * connection whose login deferred it; imapflow's own step, so its fallbacks (IMAP4rev2) still apply.
+ * A no-op where it already ran at login.
+ */
+export async function enableExtensions(client: ImapFlow): Promise<void> {
+  const c = client as unknown as AutoEnable & { options: { disableAutoEnable?: boolean } };
+  if (!c.options.disableAutoEnable || typeof c.autoEnable !== 'function') return;
+  c.options.disableAutoEnable = false;
+  await c.autoEnable();
 }
 
 /** What the login step really did, observed inside imapflow (see guardLogin). */

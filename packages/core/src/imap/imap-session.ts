@@ -18,7 +18,7 @@ import type { ImapFlow } from 'imapflow';
 import { MailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import { DEFAULT_FETCH_PLAN, type FetchStep, planFetch } from './fetch-plan.js';
-import { type Connection, connectAs, type IdentityProof } from './imap-connect.js';
+import { type Connection, connectAs, enableExtensions, type IdentityProof } from './imap-connect.js';
 import type { ImapEndpoint } from './imap-endpoint.js';
 import { imapError } from './imap-errors.js';
 import { createFolderOps, listFolderInfos, listFoldersWithStatus, statusOfFolders } from './imap-folders.js';
@@ -84,6 +84,8 @@ class ImapMailboxSession implements MailboxSession {
   private readonly reporter: Reporter;
   /** UIDVALIDITY seen per folder in this session: a change across a reconnect invalidates UIDs. */
   private readonly uidValidity = new Map<string, string>();
+  /** Connections that ran their ENABLE (deferred from login to the first SELECT: see select). */
+  private readonly enabled = new WeakSet<ImapFlow>();
 
   constructor(
     private readonly endpoint: ImapEndpoint,
@@ -305,10 +307,10 @@ class ImapMailboxSession implements MailboxSession {
     this.conn = conn;
     this.identity = { verifiedBy: conn.verifiedBy, serverConfirmed: conn.serverConfirmed };
     const caps = conn.client.capabilities;
-    const enabled = conn.client.enabled;
     this.capabilities = {
       condstore: caps.has('CONDSTORE') || caps.has('QRESYNC'),
-      qresync: caps.has('QRESYNC') && enabled.has('QRESYNC'),
+      // Offered; the ENABLE before the first SELECT (see select) confirms it or turns it off.
+      qresync: caps.has('QRESYNC'),
       listStatus: caps.has('LIST-STATUS'),
       uidplus: caps.has('UIDPLUS'),
       specialUse: caps.has('SPECIAL-USE'),
@@ -382,6 +384,11 @@ class ImapMailboxSession implements MailboxSession {
     const current = c.mailbox;
     if (!fresh && current && current.path === path && (readOnly || !current.readOnly))
       return statusOf(current);
+    if (!this.enabled.has(c)) {
+      await enableExtensions(c);
+      this.enabled.add(c);
+      this.capabilities.qresync = c.capabilities.has('QRESYNC') && c.enabled.has('QRESYNC');
+    }
     const mb = await c.mailboxOpen(path, { readOnly });
     const status = statusOf(mb);
     const seen = this.uidValidity.get(path);
