@@ -210,24 +210,21 @@ export class Repository implements TreeWriter, LockStore {
       await inFlight;
       return { id, added: false, storedBytes: 0 };
     }
-    let sealed: Uint8Array | undefined;
+    let storedBytes = 0;
     let full: Promise<void> | undefined;
-    const landed = sealBlobAsync(this.master.encKey, type, id, plain).then((s) => {
-      sealed = s;
-      // add() registers the blob synchronously; it resolves once a pack it filled is written.
-      full = this.packer.add(type, id, s, plain.byteLength);
-      this.sealing.delete(id);
-    });
-    const settled = landed.catch((err: unknown) => {
-      this.sealing.delete(id);
-      throw err;
-    });
+    const settled = sealBlobAsync(this.master.encKey, type, id, plain, (sealed) => {
+      // Called while `sealed` is valid: add() copies it into the pack and registers the blob at once
+      // (so hasBlob() sees it from here on); it resolves once a pack it filled is written.
+      full = this.packer.add(type, id, sealed, plain.byteLength);
+      full.catch(() => {});
+      storedBytes = sealed.byteLength;
+    }).finally(() => this.sealing.delete(id));
     // Handled here so a failure nobody else awaits is not an unhandled rejection; awaiters still see it.
     settled.catch(() => {});
     this.sealing.set(id, settled);
     await settled;
     await full;
-    return { id, added: true, storedBytes: (sealed as Uint8Array).byteLength };
+    return { id, added: true, storedBytes };
   }
 
   /** One ranged GET of the blob's pack; authenticated and checked against its id. */

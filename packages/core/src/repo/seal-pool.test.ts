@@ -8,6 +8,21 @@ import { sealBlobAsync, sealPoolSize } from './seal-pool.js';
 
 const idOf = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
+/** sealBlobAsync's result, copied out of the pool's buffer inside land() (as the packer does). */
+async function sealed(
+  key: Uint8Array,
+  type: 'data' | 'tree',
+  id: string,
+  plain: Uint8Array,
+): Promise<Uint8Array> {
+  let out: Uint8Array | undefined;
+  await sealBlobAsync(key, type, id, plain, (s) => {
+    out = Uint8Array.from(s);
+  });
+  if (out === undefined) throw new Error('land was not called');
+  return out;
+}
+
 /** Plaintexts of every kind the pool must treat as compression.ts does. */
 const samples: Uint8Array[] = [
   Buffer.from('x'), // tiny: stored raw without trying
@@ -20,11 +35,11 @@ const samples: Uint8Array[] = [
 describe('sealBlobAsync', () => {
   it('produces what sealBlob produces: the same compressed payload, opening as the same blob', async () => {
     const key = randomBytes(32);
-    const sealed = await Promise.all(samples.map((p) => sealBlobAsync(key, 'data', idOf(p), p)));
+    const all = await Promise.all(samples.map((p) => sealed(key, 'data', idOf(p), p)));
     // On more than one core this went through a worker thread, not the inline fallback.
     expect(sealPoolSize()).toBe(availableParallelism() > 1 ? Math.min(2, availableParallelism() - 1) : 0);
     for (const [i, plain] of samples.entries()) {
-      const s = sealed[i] as Uint8Array;
+      const s = all[i] as Uint8Array;
       const id = idOf(plain);
       // Random nonces make two seals differ; their plaintext (format byte + payload) must not.
       expect(
@@ -50,9 +65,9 @@ describe('sealBlobAsync', () => {
       const plain = Buffer.from(`blob ${i} `.repeat(10 + i * 50));
       return { key, type, plain, id: idOf(plain) };
     });
-    const sealed = await Promise.all(calls.map((c) => sealBlobAsync(c.key, c.type, c.id, c.plain)));
+    const all = await Promise.all(calls.map((c) => sealed(c.key, c.type, c.id, c.plain)));
     for (const [i, c] of calls.entries()) {
-      const s = sealed[i] as Uint8Array;
+      const s = all[i] as Uint8Array;
       const entry = {
         type: c.type,
         id: c.id,
@@ -73,10 +88,10 @@ describe('sealBlobAsync', () => {
     const whole = Buffer.from('0123456789abcdef'.repeat(10_000));
     const before = idOf(whole);
     const views = [whole.subarray(0, 5000), whole.subarray(5000, 70_000), whole.subarray(150_000)];
-    const sealed = await Promise.all(views.map((v) => sealBlobAsync(key, 'data', idOf(v), v)));
+    const all = await Promise.all(views.map((v) => sealed(key, 'data', idOf(v), v)));
     expect(idOf(whole)).toBe(before);
     for (const [i, v] of views.entries()) {
-      const s = sealed[i] as Uint8Array;
+      const s = all[i] as Uint8Array;
       const entry = {
         type: 'data' as const,
         id: idOf(v),
@@ -86,5 +101,40 @@ describe('sealBlobAsync', () => {
       };
       expect(Buffer.from(openBlob(key, entry, s, 'view')).equals(v)).toBe(true);
     }
+  });
+
+  it('lands every blob intact through many jobs on reused buffers', async () => {
+    const key = randomBytes(32);
+    for (let round = 0; round < 3; round++) {
+      // ~3 MiB per round: several full jobs, then the rest at the end of the turn.
+      const plains = Array.from({ length: 120 }, (_, i) =>
+        i % 3 === 0 ? randomBytes(20_000 + i) : Buffer.from(`round ${round} blob ${i} `.repeat(1500 + i)),
+      );
+      const all = await Promise.all(plains.map((p) => sealed(key, 'data', idOf(p), p)));
+      for (const [i, plain] of plains.entries()) {
+        const s = all[i] as Uint8Array;
+        const entry = {
+          type: 'data' as const,
+          id: idOf(plain),
+          offset: 0,
+          length: s.byteLength,
+          rawLength: plain.byteLength,
+        };
+        expect(Buffer.from(openBlob(key, entry, s, `round ${round} blob ${i}`)).equals(plain)).toBe(true);
+      }
+    }
+  });
+
+  it('fails only the blob whose land() throws', async () => {
+    const key = randomBytes(32);
+    const plains = [Buffer.from('a'.repeat(500)), Buffer.from('b'.repeat(500)), Buffer.from('c'.repeat(500))];
+    const results = await Promise.allSettled(
+      plains.map((p, i) =>
+        sealBlobAsync(key, 'data', idOf(p), p, () => {
+          if (i === 1) throw new Error('pack refused it');
+        }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   });
 });

@@ -18,7 +18,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BROTLI_QUALITY, compress, MIN_COMPRESS } from './compression.js';
-import { NONCE_BYTES, seal } from './crypto.js';
+import { NONCE_BYTES, SEAL_OVERHEAD, seal } from './crypto.js';
 import { type BlobType, blobAad, sealBlob } from './pack.js';
 
 /** Input bytes per worker message: big enough to amortise messaging, small enough to spread load. */
@@ -40,13 +40,24 @@ function nonce() {
   noncePos += nonceBytes;
   return nonces.subarray(noncePos - nonceBytes, noncePos);
 }
-parentPort.on('message', ({ id, key, input, lengths, aads, aadLengths }) => {
+parentPort.on('message', ({ id, key, input, lengths, aads, aadLengths, output }) => {
   try {
-    const parts = [];
+    // Sealed blobs are written into the output buffer the main thread lent (room for every blob
+    // stored raw); both buffers go back with the answer, to be lent again.
+    let out = new Uint8Array(output);
     const outLengths = [];
-    let total = 0;
     let off = 0;
     let aadOff = 0;
+    let p = 0;
+    const put = (bytes) => {
+      if (p + bytes.length > out.length) {
+        const bigger = new Uint8Array(Math.max(out.length * 2, p + bytes.length));
+        bigger.set(out.subarray(0, p));
+        out = bigger;
+      }
+      out.set(bytes, p);
+      p += bytes.length;
+    };
     for (let i = 0; i < lengths.length; i++) {
       const plain = new Uint8Array(input, off, lengths[i]);
       off += lengths[i];
@@ -65,22 +76,20 @@ parentPort.on('message', ({ id, key, input, lengths, aads, aadLengths }) => {
         }
       }
       // crypto.ts seal(): nonce ‖ AES-256-GCM(format ‖ payload, aad) ‖ tag.
+      const start = p;
       const n = nonce();
       const cipher = createCipheriv('aes-256-gcm', key, n);
       cipher.setAAD(aad);
-      const sealed = [n, cipher.update(Uint8Array.of(format)), cipher.update(payload), cipher.final(), cipher.getAuthTag()];
-      let len = 0;
-      for (const p of sealed) len += p.length;
-      parts.push(sealed);
-      outLengths.push(len);
-      total += len;
+      put(n);
+      put(cipher.update(Uint8Array.of(format)));
+      put(cipher.update(payload));
+      put(cipher.final());
+      put(cipher.getAuthTag());
+      outLengths.push(p - start);
     }
-    const out = new Uint8Array(total);
-    let p = 0;
-    for (const sealed of parts) for (const s of sealed) { out.set(s, p); p += s.length; }
-    parentPort.postMessage({ id, output: out.buffer, lengths: outLengths }, [out.buffer]);
+    parentPort.postMessage({ id, input, output: out.buffer, lengths: outLengths }, [input, out.buffer]);
   } catch (err) {
-    parentPort.postMessage({ id, error: String((err && err.stack) || err) });
+    parentPort.postMessage({ id, input, error: String((err && err.stack) || err) }, [input]);
   }
 });
 `;
@@ -89,7 +98,8 @@ interface Item {
   key: Uint8Array;
   aad: Uint8Array;
   plain: Uint8Array;
-  resolve: (sealed: Uint8Array) => void;
+  land: (sealed: Uint8Array) => void;
+  resolve: () => void;
   reject: (err: unknown) => void;
 }
 
@@ -120,17 +130,30 @@ export function sealPoolSize(): number {
   return workers?.length ?? 0;
 }
 
-/** sealBlob(key, type, id, plain), computed on a worker thread when the pool has one. */
+/**
+ * sealBlob(key, type, id, plain), computed on a worker thread when the pool has one, and handed to
+ * `land` as soon as it is ready. `sealed` is only valid during that call (it lives in a buffer the
+ * pool reuses): land copies it where it belongs (the packer does). Resolves after land ran; rejects,
+ * without calling land, when sealing failed.
+ */
 export function sealBlobAsync(
   key: Uint8Array,
   type: BlobType,
   id: string,
   plain: Uint8Array,
-): Promise<Uint8Array> {
+  land: (sealed: Uint8Array) => void,
+): Promise<void> {
   const pool = ensurePool();
-  if (pool.length === 0) return Promise.resolve(sealBlob(key, type, id, plain));
+  if (pool.length === 0) {
+    try {
+      land(sealBlob(key, type, id, plain));
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   return new Promise((resolve, reject) => {
-    queued.push({ key, aad: blobAad(type, id), plain, resolve, reject });
+    queued.push({ key, aad: blobAad(type, id), plain, land, resolve, reject });
     queuedBytes += plain.byteLength;
     // A full job goes out at once; the rest when this turn of the event loop is done, so that the
     // blobs of everything processed in it (a fetch batch's messages) share a few worker messages.
@@ -167,24 +190,35 @@ function startWorker(): PoolWorker {
   });
   const pw: PoolWorker = { worker, pendingBytes: 0, jobs: new Map() };
   worker.unref();
-  worker.on('message', (msg: { id: number; output?: ArrayBuffer; lengths?: number[]; error?: string }) => {
-    const items = pw.jobs.get(msg.id);
-    if (items === undefined) return;
-    pw.jobs.delete(msg.id);
-    pw.pendingBytes -= sum(items);
-    if (pw.jobs.size === 0) worker.unref();
-    if (msg.error !== undefined || msg.output === undefined || msg.lengths === undefined) {
-      const err = new Error(`seal worker failed: ${msg.error ?? 'no output'}`);
-      for (const it of items) it.reject(err);
-      return;
-    }
-    let off = 0;
-    for (const [i, it] of items.entries()) {
-      const len = msg.lengths[i] as number;
-      it.resolve(new Uint8Array(msg.output, off, len));
-      off += len;
-    }
-  });
+  worker.on(
+    'message',
+    (msg: { id: number; input: ArrayBuffer; output?: ArrayBuffer; lengths?: number[]; error?: string }) => {
+      const items = pw.jobs.get(msg.id);
+      if (items === undefined) return;
+      pw.jobs.delete(msg.id);
+      pw.pendingBytes -= sum(items);
+      if (pw.jobs.size === 0) worker.unref();
+      giveBack(msg.input);
+      if (msg.error !== undefined || msg.output === undefined || msg.lengths === undefined) {
+        const err = new Error(`seal worker failed: ${msg.error ?? 'no output'}`);
+        for (const it of items) it.reject(err);
+        return;
+      }
+      let off = 0;
+      for (const [i, it] of items.entries()) {
+        const len = msg.lengths[i] as number;
+        try {
+          it.land(new Uint8Array(msg.output, off, len));
+          it.resolve();
+        } catch (err) {
+          it.reject(err);
+        }
+        off += len;
+      }
+      // Every blob was copied out by its land(): the buffer can be lent again.
+      giveBack(msg.output);
+    },
+  );
   const fail = (err: unknown): void => {
     // A dead worker is dropped for good; what it held fails, later seals go elsewhere.
     workers = workers?.filter((w) => w !== pw);
@@ -224,7 +258,8 @@ function send(items: Item[]): void {
   if (target === undefined) {
     for (const it of items) {
       try {
-        it.resolve(seal(it.key, compress(it.plain), it.aad));
+        it.land(seal(it.key, compress(it.plain), it.aad));
+        it.resolve();
       } catch (err) {
         it.reject(err);
       }
@@ -233,8 +268,10 @@ function send(items: Item[]): void {
   }
   // Inputs, and aads, are views into larger buffers (whole IMAP batches, Node's shared 8 KiB pool):
   // postMessage would clone each underlying buffer whole. Copy them into one buffer each and transfer.
+  // The input and output buffers are borrowed from a few kept for that: allocating and freeing ~1 MiB
+  // twice per job made the allocator hold tens of MiB it could not return.
   const size = sum(items);
-  const input = new Uint8Array(size);
+  const input = new Uint8Array(borrow(size), 0, size);
   const lengths: number[] = [];
   let aadSize = 0;
   for (const it of items) aadSize += it.aad.byteLength;
@@ -255,10 +292,30 @@ function send(items: Item[]): void {
   target.pendingBytes += size;
   target.worker.ref();
   const key = Uint8Array.from(items[0]?.key ?? []);
-  target.worker.postMessage({ id, key, input: input.buffer, lengths, aads: aads.buffer, aadLengths }, [
-    input.buffer,
-    aads.buffer,
-  ]);
+  // Room for every blob stored raw: format byte, nonce and tag on top of its bytes.
+  const output = borrow(size + items.length * (1 + SEAL_OVERHEAD));
+  target.worker.postMessage(
+    { id, key, input: input.buffer, lengths, aads: aads.buffer, aadLengths, output },
+    [input.buffer, aads.buffer, output],
+  );
+}
+
+/** Buffers lent to workers and given back, for the next jobs. */
+const spareBuffers: ArrayBuffer[] = [];
+const KEEP_BUFFERS = 8;
+/** Size of a lent buffer: a full job and the blob that overflows it. */
+const LENT_BYTES = JOB_BYTES + 128 * 1024;
+
+function borrow(size: number): ArrayBuffer {
+  const i = spareBuffers.findIndex((b) => b.byteLength >= size);
+  if (i >= 0) return spareBuffers.splice(i, 1)[0] as ArrayBuffer;
+  return new ArrayBuffer(Math.max(size, LENT_BYTES));
+}
+
+function giveBack(buffer: ArrayBuffer | undefined): void {
+  // Only the usual size is kept: a rare big job's buffers are let go.
+  if (buffer !== undefined && buffer.byteLength <= 2 * LENT_BYTES && spareBuffers.length < KEEP_BUFFERS)
+    spareBuffers.push(buffer);
 }
 
 function sum(items: readonly Item[]): number {
