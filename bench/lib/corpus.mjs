@@ -2,7 +2,8 @@
 // gigabytes). Same seed, same bytes: benchmark runs are comparable.
 //
 // What makes it realistic for a backup tool:
-// - sizes: mostly small text mail, a fifth with attachments, a few large ones (up to 25 MB);
+// - sizes: mostly small text mail, a sixth with attachments, a few large ones (up to 25 MB): about
+//   20 messages per MB, the shape of issue 3's reference tenant (2 GB, 40k messages, 20 users);
 // - the same mail delivered to many users ("broadcast"): identical bodies, different top headers
 //   (Received, Delivered-To, Return-Path), which is how a tenant really duplicates mail;
 // - forwarded attachments: the same attachment bytes inside different messages;
@@ -121,7 +122,7 @@ export function generateCorpus({
   let largest = 0;
   let broadcastCopies = 0;
   let msgNo = 0;
-  const largeBudget = Math.max(1, Math.floor(targetBytes / (400 * 1024 * 1024)));
+  const largeBudget = Math.max(1, Math.floor(targetBytes / (500 * 1024 * 1024)));
   let largeCount = 0;
 
   const folderDir = (user, folder) => {
@@ -135,9 +136,9 @@ export function generateCorpus({
     if (attachmentPool.length > 0 && r() < 0.3) return r.pick(attachmentPool); // forwarded again
     const roll = r();
     let size;
-    if (roll < 0.8) size = r.int(10_000, 150_000);
-    else if (roll < 0.985) size = r.int(150_000, 1_000_000);
-    else size = r.int(2_000_000, 6_000_000);
+    if (roll < 0.8) size = r.int(5_000, 60_000);
+    else if (roll < 0.985) size = r.int(60_000, 400_000);
+    else size = r.int(1_000_000, 3_000_000);
     const a = {
       name: `${r.pick(words)}-${r.int(1, 999)}.${r.pick(['pdf', 'jpg', 'docx', 'xlsx', 'zip'])}`,
       data: base64Lines(noise(r.int(1, 2 ** 31), size)),
@@ -163,7 +164,7 @@ export function generateCorpus({
         text: prose(r, words, 800),
         atts: [{ name: `scan-${msgNo}.pdf`, data: base64Lines(noise(msgNo, Math.floor(size * 0.74))) }],
       };
-    } else if (roll < 0.22) {
+    } else if (roll < 0.18) {
       body = {
         kind: 'mixed',
         text: prose(r, words, r.int(300, 3000)),
@@ -194,7 +195,7 @@ export function generateCorpus({
       mime += `--${boundary}--\r\n`;
     }
     // Delivered to one user, or broadcast to several (same body, different top headers).
-    const recipients = r() < 0.12 ? users.filter(() => r() < 0.5).slice(0, r.int(3, 20)) : [r.pick(users)];
+    const recipients = r() < 0.06 ? users.filter(() => r() < 0.5).slice(0, r.int(2, 12)) : [r.pick(users)];
     if (recipients.length === 0) recipients.push(r.pick(users));
     const common =
       `From: ${sender}\r\nTo: ${recipients.join(', ')}\r\nSubject: ${subject}\r\nDate: ${new Date(date * 1000).toUTCString().replace('GMT', '+0000')}\r\n` +
