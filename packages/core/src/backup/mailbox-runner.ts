@@ -36,6 +36,8 @@ export interface RunProgress {
 export class MailboxRunner {
   /** Fetched bytes and time at the last checkpoint write. */
   private lastCheckpoint = { bytes: 0, at: Date.now() };
+  /** Connections still logging out (see withSource). */
+  private readonly closing = new Set<Promise<void>>();
 
   constructor(
     private readonly repo: Repository,
@@ -186,8 +188,19 @@ export class MailboxRunner {
     try {
       return await f(source);
     } finally {
-      await source.close().catch(() => {});
+      // LOGOUT's round trip is off the mailbox's path: the next mailbox starts while it completes
+      // (closed() waits for them all). Closing is bounded (the session gives up after 5 s).
+      const closing: Promise<void> = source
+        .close()
+        .catch(() => {})
+        .finally(() => this.closing.delete(closing));
+      this.closing.add(closing);
     }
+  }
+
+  /** Resolves when every connection this runner opened is closed (LOGOUT answered or given up). */
+  async closed(): Promise<void> {
+    while (this.closing.size > 0) await Promise.all([...this.closing]);
   }
 
   /** Saves the finished tree; checkpoints it when it differs from where the run started. */

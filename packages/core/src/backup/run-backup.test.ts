@@ -136,6 +136,36 @@ describe('runBackup on a fake server', () => {
     expect(second.checkpoints).toBe(0);
   });
 
+  it('starts the next mailbox while the last one logs out, and returns once every connection is closed', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    const events: string[] = [];
+    const result = await runBackup(
+      repo,
+      opts({
+        concurrency: 1,
+        openSource: async (u) => {
+          events.push(`open ${u.user}`);
+          const source = await server.open(u.user);
+          const close = source.close.bind(source);
+          source.close = async () => {
+            await new Promise((r) => setTimeout(r, 30)); // a slow LOGOUT
+            await close();
+            events.push(`closed ${u.user}`);
+          };
+          return source;
+        },
+      }),
+    );
+    expect(result.status).toBe('complete');
+    expect(events).toEqual([
+      'open alice@example.com',
+      'open bob@example.com',
+      'closed alice@example.com',
+      'closed bob@example.com',
+    ]);
+  });
+
   it('follows adds, expunges, flag changes, moves, renames, delete+recreate and a new user', async () => {
     const { repo, server, opts } = await setup();
     seed(server);

@@ -108,6 +108,7 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
       const r = await run.mailbox(u, prev.mailboxes.get(u.user) ?? {});
       results.set(u.user, r);
     });
+    await run.closed(); // every IMAP connection logged out (mailboxes do not wait for their LOGOUT)
 
     if (opts.signal?.aborted) {
       if (!dryRun) await checkpoints.write();
