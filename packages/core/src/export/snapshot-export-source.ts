@@ -1,11 +1,12 @@
 /**
  * An ExportSource over one snapshot of a repository: the tree gives users, folders and entries; each
- * message's bytes are reassembled from its content blobs and checked against its SHA-256
- * (readMessageBytes), a few messages ahead within a byte budget so a remote store's latency hides.
+ * message's bytes are reassembled from its content blobs and checked against its size and SHA-256,
+ * a few messages ahead within a byte budget so a remote store's latency hides.
  */
+import { createHash } from 'node:crypto';
 import { MailarkError } from '../errors.js';
-import type { FolderNode, MailboxRef, MessagePage, Snapshot } from '../mail/snapshot.js';
-import { loadMailboxTree, loadTenantTree, readMessageBytes, type TreeReader } from '../mail/snapshot-tree.js';
+import type { FolderNode, MailboxRef, MessageEntry, MessagePage, Snapshot } from '../mail/snapshot.js';
+import { loadMailboxTree, loadTenantTree, type TreeReader } from '../mail/snapshot-tree.js';
 import type { ExportFolder, ExportMailbox, ExportMessage, ExportSource } from './export-source.js';
 import type { ExportOrigin } from './manifest.js';
 import { readAhead } from './read-ahead.js';
@@ -13,7 +14,7 @@ import { readAhead } from './read-ahead.js';
 export interface SnapshotSourceOptions {
   /** Where the repository is (for export.json and README), never a secret. */
   repository?: string;
-  /** Read-ahead per folder (default 8 messages / 16 MiB). */
+  /** Read-ahead per folder (default 8 messages / 8 MiB). */
   readAhead?: { items?: number; weight?: number };
 }
 
@@ -96,7 +97,7 @@ export class SnapshotExportSource implements ExportSource {
           entries(pagesOf(folder)),
           async (e): Promise<ExportMessage> => {
             signal?.throwIfAborted();
-            const bytes = await readMessageBytes(repo, e);
+            const bytes = await readExactBytes(repo, e);
             const entry = {
               uid: e.uid,
               size: e.size,
@@ -140,4 +141,35 @@ function toExportFolder(f: FolderNode): ExportFolder {
     messages: f.messages,
     bytes: f.bytes,
   };
+}
+
+/**
+ * The exact bytes of a message, as readMessageBytes (snapshot-tree.ts) gives them, but assembled in
+ * place: each content blob is copied into one buffer of the message's size as it arrives (4 in
+ * flight), so a large message costs its size once, not twice (parts, then their concatenation).
+ */
+async function readExactBytes(repo: TreeReader, entry: MessageEntry): Promise<Uint8Array> {
+  const out = Buffer.allocUnsafe(entry.size);
+  const hash = createHash('sha256');
+  let at = 0;
+  for await (const part of readAhead(
+    entry.content,
+    (id) => repo.loadBlob(id),
+    () => 1,
+    { items: 4 },
+  )) {
+    if (at + part.byteLength > entry.size) break;
+    out.set(part, at);
+    hash.update(part);
+    at += part.byteLength;
+  }
+  const sha = at === entry.size ? hash.digest('hex') : '';
+  if (sha !== entry.sha256) {
+    throw new MailarkError(
+      'CORRUPT',
+      `message uid ${entry.uid} does not reassemble to its ${entry.size} bytes with SHA-256 ${entry.sha256}`,
+      { hint: 'run "mailark check --read-data" to find the damaged objects' },
+    );
+  }
+  return out;
 }

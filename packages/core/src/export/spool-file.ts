@@ -53,12 +53,17 @@ export class SpoolFile {
 
   private async flush(): Promise<void> {
     if (this.pendingBytes === 0 || this.handle === undefined) return;
-    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    const bufs = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
     try {
-      let off = 0;
-      while (off < data.length) off += (await this.handle.write(data, off)).bytesWritten;
+      // writev, not concat: a large message is written from where it is, never copied.
+      while (bufs.length > 0) {
+        let written = (await this.handle.writev(bufs)).bytesWritten;
+        while (bufs.length > 0 && written >= (bufs[0] as Buffer).length)
+          written -= (bufs.shift() as Buffer).length;
+        if (written > 0) bufs[0] = (bufs[0] as Buffer).subarray(written);
+      }
     } catch (err) {
       throw spoolError(`cannot write the temporary file ${this.path}`, err);
     }
