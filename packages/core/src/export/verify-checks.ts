@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
-import type { MessageEntry } from '../mail/snapshot.js';
 import type { ArchiveEntry } from './archive-reader.js';
 import {
   classifyExportPath,
@@ -17,42 +16,29 @@ import {
 import {
   dovecotKeywordsFile,
   maildirBaseName,
-  maildirFileName,
-  PASSED_KEYWORD,
   parseDovecotKeywords,
   parseMaildirFileName,
-  parseMaildirInfo,
   subscriptionName,
   subscriptionsFile,
 } from './maildir-layout.js';
 import type { FolderLine, ManifestLine } from './manifest.js';
 import { type MboxMessage, MboxrdReader } from './mbox-reader.js';
 import { compareTuples, SortedMatcher } from './sorted-matcher.js';
+import {
+  compareFile,
+  compareFolderLine,
+  compareMaildir,
+  compareManifestLine,
+  compareMbox,
+  type FileSeen,
+  ids,
+  type MaildirSeen,
+  type WithLetters,
+} from './verify-compare.js';
 import type { ExportDifference } from './verify-export.js';
 import type { ExpectedMessage, Key, PlannedFolder, VerifyPlan } from './verify-plan.js';
 
 type Differ = (d: ExportDifference) => void;
-type WithLetters = ExpectedMessage & { letters: Map<string, string> };
-
-interface MaildirSeen {
-  path: string;
-  sha256: string;
-  size: number;
-  nameSize?: number;
-  info: string;
-  mtime: Date;
-  byLetter: Map<string, string>;
-}
-
-interface FileSeen {
-  path: string;
-  sha256: string;
-  size: number;
-  mtime: Date;
-}
-
-const secs = (d: Date | string) => Math.floor((typeof d === 'string' ? Date.parse(d) : d.getTime()) / 1000);
-
 export class VerifyChecks {
   readonly found: Partial<Record<ExportFormat, number>> = {};
   readonly expectedMessages: number;
@@ -102,7 +88,7 @@ export class VerifyChecks {
       });
     if (formats.includes('maildir')) {
       this.maildir = new SortedMatcher<Key, WithLetters, MaildirSeen>(this.withLetters(), compareTuples, {
-        matched: (_, e, a) => this.checkMaildir(e, a),
+        matched: (_, e, a) => this.report('maildir', compareMaildir(e, a)),
         missing: missing(
           'maildir',
           (e) =>
@@ -117,7 +103,7 @@ export class VerifyChecks {
         plan.messages('position'),
         compareTuples,
         {
-          matched: (_, e, a) => this.checkMbox(e, a),
+          matched: (_, e, a) => this.report('mbox', compareMbox(e, a, this.statusHeaders)),
           missing: missing('mbox', (e) => e.folder.mboxFile),
           unexpected: (_, a) =>
             differ({
@@ -132,14 +118,14 @@ export class VerifyChecks {
     }
     if (formats.includes('eml')) {
       this.eml = new SortedMatcher<Key, ExpectedMessage, FileSeen>(plan.messages('uid'), compareTuples, {
-        matched: (_, e, a) => this.checkFile('eml', e, a),
+        matched: (_, e, a) => this.report('eml', compareFile('eml', e, a)),
         missing: missing('eml', (e) => `${e.folder.emlDir}/${e.entry.uid}.eml`),
         unexpected: unexpected('eml'),
         outOfOrder: outOfOrder('eml'),
       });
     }
     this.manifest = new SortedMatcher<Key, WithLetters, ManifestLine>(this.withLetters(), compareTuples, {
-      matched: (_, e, a) => this.checkManifest(e, a),
+      matched: (_, e, a) => this.report(undefined, compareManifestLine(e, a, this.formats)),
       missing: (_, e) =>
         differ({
           kind: 'manifest',
@@ -161,7 +147,7 @@ export class VerifyChecks {
         }),
     });
     this.folderLines = new SortedMatcher<Key, PlannedFolder, FolderLine>(plan.folderKeys(), compareTuples, {
-      matched: (_, e, a) => this.checkFolderLine(e, a),
+      matched: (_, e, a) => this.report(undefined, compareFolderLine(e, a)),
       missing: (_, e) =>
         differ({
           kind: 'folders',
@@ -400,163 +386,11 @@ export class VerifyChecks {
     return hash.digest('hex');
   }
 
-  private checkMaildir(e: WithLetters, a: MaildirSeen): void {
-    this.count('maildir');
-    this.checkFile('maildir', e, a, false);
-    const where = { format: 'maildir' as const, ...ids(e), path: a.path };
-    if (a.nameSize !== e.entry.size) {
-      this.differ({
-        kind: 'content',
-        ...where,
-        message: `${a.path}: S=${a.nameSize} in the name, the message has ${e.entry.size} bytes`,
-      });
-    }
-    const got = parseMaildirInfo(a.info, a.byLetter);
-    const wantKeywords = e.entry.keywords.filter((k) => e.letters.has(k));
-    const wantPassed = e.entry.keywords.includes(PASSED_KEYWORD);
-    if (
-      got.flags.join(' ') !== e.entry.flags.join(' ') ||
-      got.keywords.join(' ') !== [...wantKeywords].sort().join(' ') ||
-      got.passed !== wantPassed ||
-      got.unknown.length > 0
-    ) {
-      const want = maildirFileName(e.entry, e.letters).split(':2,')[1];
-      this.differ({
-        kind: 'flags',
-        ...where,
-        message: `${a.path}: flags "${a.info}" mean ${[...got.flags, ...got.keywords].join(' ') || 'none'}, the snapshot has ${[...e.entry.flags, ...e.entry.keywords].join(' ') || 'none'} ("${want}")`,
-      });
-    }
+  /** Counts a message found in `format` (when given) and reports its differences. */
+  private report(format: ExportFormat | undefined, diffs: ExportDifference[]): void {
+    if (format !== undefined) this.found[format] = (this.found[format] ?? 0) + 1;
+    for (const d of diffs) this.differ(d);
   }
-
-  private checkFile(format: ExportFormat, e: ExpectedMessage, a: FileSeen, count = true): void {
-    if (count) this.count(format);
-    const where = { format, ...ids(e), path: a.path };
-    if (a.sha256 !== e.entry.sha256 || a.size !== e.entry.size) {
-      this.differ({
-        kind: 'content',
-        ...where,
-        message: `${a.path}: ${a.size} bytes with SHA-256 ${a.sha256}, the message has ${e.entry.size} bytes with ${e.entry.sha256}`,
-      });
-    }
-    if (secs(a.mtime) !== secs(e.entry.internalDate)) {
-      this.differ({
-        kind: 'date',
-        ...where,
-        message: `${a.path}: file time ${a.mtime.toISOString()}, internal date ${e.entry.internalDate}`,
-      });
-    }
-  }
-
-  private checkMbox(e: ExpectedMessage, a: MboxMessage & { path: string }): void {
-    this.count('mbox');
-    const where = { format: 'mbox' as const, ...ids(e), path: a.path };
-    const at = `${a.path} message #${a.index + 1} (offset ${a.offset})`;
-    const exact = a.candidates.some((c) => c.size === e.entry.size && c.sha256 === e.entry.sha256);
-    if (!exact)
-      this.differ({
-        kind: 'content',
-        ...where,
-        message: `${at}: its bytes are not those of UID ${e.entry.uid} (${e.entry.sha256})`,
-      });
-    if (a.date === undefined || secs(a.date) !== secs(e.entry.internalDate)) {
-      this.differ({
-        kind: 'date',
-        ...where,
-        message: `${at}: separator line "${a.fromLine.slice(0, 120)}" does not give internal date ${e.entry.internalDate}`,
-      });
-    }
-    if (this.statusHeaders) {
-      const f = e.entry.flags;
-      const x = [
-        ['\\Answered', 'A'],
-        ['\\Flagged', 'F'],
-        ['\\Draft', 'T'],
-        ['\\Deleted', 'D'],
-      ]
-        .filter(([k]) => f.includes(k as string))
-        .map(([, l]) => l)
-        .join('');
-      const s = a.status;
-      if (
-        s == null ||
-        s.seen !== f.includes('\\Seen') ||
-        s.xstatus !== x ||
-        s.keywords.join(' ') !== e.entry.keywords.join(' ')
-      ) {
-        this.differ({
-          kind: 'flags',
-          ...where,
-          message: `${at}: Status/X-Status/X-Keywords do not match flags ${[...f, ...e.entry.keywords].join(' ') || 'none'}`,
-        });
-      }
-    }
-  }
-
-  private checkManifest(e: WithLetters, a: ManifestLine): void {
-    const f = e.folder;
-    const want: Partial<ManifestLine> = {
-      folderRaw: f.node.rawPath,
-      delimiter: f.node.delimiter,
-      flags: e.entry.flags,
-      keywords: e.entry.keywords,
-      size: e.entry.size,
-      sha256: e.entry.sha256,
-      ...(f.node.uidValidity === undefined ? {} : { uidValidity: f.node.uidValidity }),
-    };
-    const bad = Object.entries(want)
-      .filter(([k, v]) => JSON.stringify(a[k as keyof ManifestLine]) !== JSON.stringify(v))
-      .map(([k]) => k);
-    if (Date.parse(a.internalDate) !== Date.parse(e.entry.internalDate)) bad.push('internalDate');
-    const paths: Partial<Record<ExportFormat, string>> = {};
-    if (this.formats.includes('maildir'))
-      paths.maildir = `${f.maildirDir}/cur/${maildirFileName(e.entry, e.letters)}`;
-    if (this.formats.includes('mbox')) paths.mbox = f.mboxFile;
-    if (this.formats.includes('eml')) paths.eml = `${f.emlDir}/${e.entry.uid}.eml`;
-    for (const fmt of this.formats) if (a.paths?.[fmt] !== paths[fmt]) bad.push(`paths.${fmt}`);
-    if (bad.length > 0) {
-      this.differ({
-        kind: 'manifest',
-        ...ids(e),
-        path: MANIFEST_FILE,
-        message: `${MANIFEST_FILE}: ${f.user} ${f.node.path} UID ${e.entry.uid}: ${bad.join(', ')} differ from the snapshot`,
-      });
-    }
-  }
-
-  private checkFolderLine(f: PlannedFolder, a: FolderLine): void {
-    const n = f.node;
-    const want = {
-      folderRaw: n.rawPath,
-      delimiter: n.delimiter,
-      selectable: n.selectable,
-      subscribed: n.subscribed,
-      specialUse: n.specialUse,
-      uidValidity: n.uidValidity,
-      messages: n.selectable ? n.messages : 0,
-      bytes: n.selectable ? n.bytes : 0,
-    };
-    const bad = Object.entries(want)
-      .filter(([k, v]) => a[k as keyof FolderLine] !== v)
-      .map(([k]) => k);
-    if (bad.length > 0) {
-      this.differ({
-        kind: 'folders',
-        user: f.user,
-        folder: n.path,
-        path: FOLDERS_FILE,
-        message: `${FOLDERS_FILE}: ${f.user} ${n.path}: ${bad.join(', ')} differ from the snapshot`,
-      });
-    }
-  }
-
-  private count(format: ExportFormat): void {
-    this.found[format] = (this.found[format] ?? 0) + 1;
-  }
-}
-
-function ids(e: ExpectedMessage): { user: string; folder: string; uid: number } {
-  return { user: e.folder.user, folder: e.folder.node.path, uid: (e.entry as MessageEntry).uid };
 }
 
 async function hashOf(entry: ArchiveEntry): Promise<{ sha256: string; size: number }> {
