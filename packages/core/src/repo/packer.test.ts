@@ -103,4 +103,38 @@ describe('Packer', () => {
     );
     await expect(packer.flush()).rejects.toThrow('disk full');
   });
+
+  it('holds new blobs back while two sealed packs wait for a slow store', async () => {
+    const releases: Array<() => void> = [];
+    const packer = new Packer(key, 4096, {
+      writePack: () => new Promise<void>((resolve) => releases.push(resolve)),
+      packWritten: () => {},
+    });
+    const add = (i: number) => {
+      const p = blob(i, 5000);
+      return packer.add('data', idOf(p), sealBlob(key, 'data', idOf(p), p), p.length);
+    };
+    expect(packer.ready()).toBeUndefined();
+    const first = add(1); // fills and seals pack 1: its write starts
+    await new Promise((r) => setTimeout(r, 0));
+    expect(packer.ready()).toBeUndefined();
+    const second = add(2); // pack 2 sealed while pack 1 is still being written
+    const backlog = packer.ready();
+    expect(backlog).toBeInstanceOf(Promise);
+    let free = false;
+    void backlog?.then(() => {
+      free = true;
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(free).toBe(false);
+    releases.shift()?.(); // pack 1 written
+    await first;
+    await new Promise((r) => setTimeout(r, 0));
+    expect(free).toBe(true);
+    expect(packer.ready()).toBeUndefined();
+    while (releases.length === 0) await new Promise((r) => setTimeout(r, 0));
+    releases.shift()?.();
+    await second;
+    await packer.flush();
+  });
 });

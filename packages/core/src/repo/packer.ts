@@ -3,9 +3,9 @@
  * blobs (read often, by every walk) never hide among megabytes of message data. A pack is sealed when
  * it is full or on flush(); sealing builds its bytes, names it by their SHA-256 and writes it.
  *
- * Memory stays bounded: at most one open pack per type plus one pack being written (uploads are
- * chained, so a caller that fills a pack waits for the previous upload to end), each one buffer that
- * is reused for a later pack.
+ * Memory stays bounded: uploads are chained, and while two sealed packs wait to be written ready()
+ * holds new blobs back, so a type has its open pack and at most two sealed ones (usually one being
+ * written); their buffers are reused for later packs, two per type kept.
  *
  * A failed pack write is sticky: blobs already reported as added would be missing, so every later
  * add() and flush() rethrows the failure and no snapshot can be written on top of it.
@@ -50,6 +50,9 @@ export class Packer {
   private readonly spare = new Map<BlobType, Buffer>();
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
+  /** Packs sealed and not yet written (the one being written included), and who waits for fewer. */
+  private unwritten = 0;
+  private waiting: Array<() => void> = [];
 
   constructor(
     private readonly encKey: Uint8Array,
@@ -59,6 +62,16 @@ export class Packer {
 
   pending(id: string): PendingBlob | undefined {
     return this.pendingBlobs.get(id);
+  }
+
+  /**
+   * undefined when a new blob may be added now, else a promise that resolves when it may: while two
+   * sealed packs wait to be written, callers hold back, so that writes slower than the backup cannot
+   * make packs (16 MiB each) pile up in memory. Blobs already on their way still land.
+   */
+  ready(): Promise<void> | undefined {
+    if (this.unwritten < 2) return undefined;
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** Throws the sticky failure of an earlier pack write, if any. */
@@ -109,6 +122,7 @@ export class Packer {
     pack.buf.set(tail, pack.size);
     const bytes = pack.buf.subarray(0, pack.size + tail.byteLength);
     const packId = sha256Hex(bytes);
+    this.unwritten++;
     const write = this.chain.then(async () => {
       this.assertHealthy();
       await this.sink.writePack(packId, bytes);
@@ -116,16 +130,24 @@ export class Packer {
     });
     this.chain = write.then(
       () => {
-        this.release(pack.entries);
-        // Nothing points into the buffer any more (pending blobs are released): reuse it.
-        if (!this.spare.has(type)) this.spare.set(type, pack.buf);
+        this.written(pack.entries);
+        // Nothing points into the buffer any more (pending blobs are released): reuse it, unless
+        // that would keep more than two buffers of this type (after writes fell behind).
+        const inUse = (this.open.has(type) ? 1 : 0) + this.unwritten;
+        if (!this.spare.has(type) && inUse < 2) this.spare.set(type, pack.buf);
       },
       (err: unknown) => {
         this.failure ??= err;
-        this.release(pack.entries);
+        this.written(pack.entries);
       },
     );
     await write;
+  }
+
+  private written(entries: readonly PackEntry[]): void {
+    this.release(entries);
+    this.unwritten--;
+    if (this.unwritten < 2) for (const wake of this.waiting.splice(0)) wake();
   }
 
   private release(entries: readonly PackEntry[]): void {
