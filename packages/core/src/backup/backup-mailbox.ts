@@ -287,14 +287,17 @@ export class MailboxPass {
         }
       }
     })();
-    const stored = consumed.then(() => this.finishStore(msg, writer, scanner));
+    // Metadata only: the body (a buffer of the IMAP batch) must be free to go once its blobs are
+    // handed to the seal pool, not held until they are stored.
+    const { body: _body, ...meta } = msg;
+    const stored = consumed.then(() => this.finishStore(meta, writer, scanner));
     // When reading fails the caller sees it through `consumed`; this copy must not go unhandled.
     stored.catch(() => {});
     return { consumed, stored };
   }
 
   private async finishStore(
-    msg: SourceMessage,
+    msg: Omit<SourceMessage, 'body'>,
     writer: MessageRecordWriter,
     scanner: HeaderScanner,
   ): Promise<MessageEntry> {

@@ -84,36 +84,44 @@ export class MessageRecordWriter {
     this.chunker = new Chunker(chunker);
   }
 
-  async write(piece: Uint8Array): Promise<void> {
-    if (this.finished) throw new Error('MessageRecordWriter: write after finish');
-    if (piece.length === 0) return;
-    this.hash.update(piece);
-    this.size += piece.length;
-    if (this.inBody) return this.saveAll(this.chunker.push(piece));
+  /**
+   * Hashes and chunks a piece and starts storing its blobs; resolves once the previous piece's blobs
+   * are stored. Not an async function on purpose, like saveAll: nothing here may keep the piece alive
+   * after its blobs are handed to the repository (a suspended frame would, until they are stored).
+   */
+  write(piece: Uint8Array): Promise<void> {
+    try {
+      if (this.finished) throw new Error('MessageRecordWriter: write after finish');
+      if (piece.length === 0) return Promise.resolve();
+      this.hash.update(piece);
+      this.size += piece.length;
+      if (this.inBody) return this.saveAll(this.chunker.push(piece));
 
-    // Most mail arrives in one piece: its header block is found and cut without copying anything.
-    // Headers are small: re-joining the held pieces until the empty line shows up costs little.
-    const held = this.head.length === 0 ? piece : Buffer.concat([...this.head, piece]);
-    this.headLen += piece.length;
-    this.head = [held];
-    const end = headerBlockEnd(held);
-    if (end >= 0 && end <= MAX_HEADER_BYTES) {
-      this.enterBody();
-      return this.saveAll([held.subarray(0, end), ...this.chunker.push(held.subarray(end))]);
-    }
-    if (this.headLen > MAX_HEADER_BYTES) {
-      // No header block within the cap: chunk everything from the first byte.
-      this.enterBody();
-      return this.saveAll(this.chunker.push(held));
+      // Most mail arrives in one piece: its header block is found and cut without copying anything.
+      // Headers are small: re-joining the held pieces until the empty line shows up costs little.
+      const held = this.head.length === 0 ? piece : Buffer.concat([...this.head, piece]);
+      this.headLen += piece.length;
+      this.head = [held];
+      const end = headerBlockEnd(held);
+      if (end >= 0 && end <= MAX_HEADER_BYTES) {
+        this.enterBody();
+        return this.saveAll([held.subarray(0, end), ...this.chunker.push(held.subarray(end))]);
+      }
+      if (this.headLen > MAX_HEADER_BYTES) {
+        // No header block within the cap: chunk everything from the first byte.
+        this.enterBody();
+        return this.saveAll(this.chunker.push(held));
+      }
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 
   async finish(): Promise<MessageRecord> {
     if (this.finished) throw new Error('MessageRecordWriter: finish called twice');
     this.finished = true;
-    const last = !this.inBody && this.headLen > 0 ? this.head[0] : this.chunker.finish();
-    // Ended inside the headers (no empty line): the whole message is its header block.
-    if (last !== undefined) await this.saveAll([last]);
+    await this.saveLast();
     await this.previous;
     return {
       content: this.content,
@@ -123,6 +131,13 @@ export class MessageRecordWriter {
       addedBlobs: this.added,
       storedBytes: this.stored,
     };
+  }
+
+  /** The last blob: the rest of the chunker, or a message that ended inside its headers (all header). */
+  private saveLast(): Promise<void> {
+    const last = !this.inBody && this.headLen > 0 ? this.head[0] : this.chunker.finish();
+    this.head = [];
+    return last === undefined ? Promise.resolve() : this.saveAll([last]);
   }
 
   private enterBody(): void {
@@ -136,7 +151,7 @@ export class MessageRecordWriter {
    * then waits for the previous piece's: one piece is being sealed while the next is read and chunked,
    * and no more than two pieces are held. Ids land in message order whatever finishes first.
    */
-  private async saveAll(plains: Uint8Array[]): Promise<void> {
+  private saveAll(plains: Uint8Array[]): Promise<void> {
     const slots: number[] = [];
     const saves: Array<Promise<{ id: BlobId; added: boolean; storedBytes: number }>> = [];
     for (const plain of plains) {
@@ -156,7 +171,7 @@ export class MessageRecordWriter {
     done.catch(() => {});
     const previous = this.previous;
     this.previous = done;
-    await previous;
+    return previous;
   }
 }
 

@@ -160,7 +160,8 @@ class ImapMailboxSession implements MailboxSession {
         const following = steps[i + 1];
         next = following?.kind === 'batch' ? fetchStep(following) : undefined;
         for (const m of batch) this.stats.bytesFetched += m.size;
-        yield* batch;
+        // Handed out one by one, and dropped from here: a message is only held while its caller needs it.
+        for (let m = batch.shift(); m !== undefined; m = batch.shift()) yield m;
         continue;
       }
       next = undefined;

@@ -198,33 +198,46 @@ export class Repository implements TreeWriter, LockStore {
    * be in flight at once (a message's chunks are saved together); a save of a blob already in flight
    * waits for that one and reports added=false. Either way, once it resolves the blob is in the packer.
    */
-  async saveBlob(
+  saveBlob(type: BlobType, plain: Uint8Array): Promise<{ id: BlobId; added: boolean; storedBytes: number }> {
+    try {
+      this.packer.assertHealthy();
+      // Packs waiting to be written hold memory: wait for the store before sealing more.
+      const backlog = this.packer.ready();
+      if (backlog !== undefined) return backlog.then(() => this.saveBlob(type, plain));
+      const id = this.blobId(plain);
+      if (this.hasBlob(id)) return Promise.resolve({ id, added: false, storedBytes: 0 });
+      const inFlight = this.sealing.get(id);
+      if (inFlight !== undefined) return inFlight.then(() => ({ id, added: false, storedBytes: 0 }));
+      return this.sealNew(type, id, plain);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Seals a new blob and adds it to the packer. Not an async function on purpose: a suspended async
+   * frame would hold `plain`, and with it the whole IMAP message it is a view of, until the blob is
+   * stored; the seal pool lets go of it as soon as it is copied into a job.
+   */
+  private sealNew(
     type: BlobType,
+    id: BlobId,
     plain: Uint8Array,
   ): Promise<{ id: BlobId; added: boolean; storedBytes: number }> {
-    this.packer.assertHealthy();
-    const id = this.blobId(plain);
-    if (this.hasBlob(id)) return { id, added: false, storedBytes: 0 };
-    const inFlight = this.sealing.get(id);
-    if (inFlight !== undefined) {
-      await inFlight;
-      return { id, added: false, storedBytes: 0 };
-    }
     let storedBytes = 0;
     let full: Promise<void> | undefined;
+    const rawLength = plain.byteLength;
     const settled = sealBlobAsync(this.master.encKey, type, id, plain, (sealed) => {
       // Called while `sealed` is valid: add() copies it into the pack and registers the blob at once
       // (so hasBlob() sees it from here on); it resolves once a pack it filled is written.
-      full = this.packer.add(type, id, sealed, plain.byteLength);
+      full = this.packer.add(type, id, sealed, rawLength);
       full.catch(() => {});
       storedBytes = sealed.byteLength;
     }).finally(() => this.sealing.delete(id));
     // Handled here so a failure nobody else awaits is not an unhandled rejection; awaiters still see it.
     settled.catch(() => {});
     this.sealing.set(id, settled);
-    await settled;
-    await full;
-    return { id, added: true, storedBytes };
+    return settled.then(() => full).then(() => ({ id, added: true, storedBytes }));
   }
 
   /** One ranged GET of the blob's pack; authenticated and checked against its id. */

@@ -97,7 +97,9 @@ parentPort.on('message', ({ id, key, input, lengths, aads, aadLengths, output })
 interface Item {
   key: Uint8Array;
   aad: Uint8Array;
+  /** The bytes until they are copied into a job: then dropped, so the message they came from can go. */
   plain: Uint8Array;
+  length: number;
   land: (sealed: Uint8Array) => void;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -153,7 +155,7 @@ export function sealBlobAsync(
     }
   }
   return new Promise((resolve, reject) => {
-    queued.push({ key, aad: blobAad(type, id), plain, land, resolve, reject });
+    queued.push({ key, aad: blobAad(type, id), plain, length: plain.byteLength, land, resolve, reject });
     queuedBytes += plain.byteLength;
     // A full job goes out at once; the rest when this turn of the event loop is done, so that the
     // blobs of everything processed in it (a fetch batch's messages) share a few worker messages.
@@ -245,7 +247,7 @@ function dispatch(): void {
       bytes = 0;
     }
     job.push(it);
-    bytes += it.plain.byteLength;
+    bytes += it.length;
   }
   if (job.length > 0) send(job);
 }
@@ -281,8 +283,9 @@ function send(items: Item[]): void {
   let aadOff = 0;
   for (const it of items) {
     input.set(it.plain, off);
-    off += it.plain.byteLength;
-    lengths.push(it.plain.byteLength);
+    off += it.length;
+    lengths.push(it.length);
+    it.plain = NOTHING;
     aads.set(it.aad, aadOff);
     aadOff += it.aad.byteLength;
     aadLengths.push(it.aad.byteLength);
@@ -299,6 +302,8 @@ function send(items: Item[]): void {
     [input.buffer, aads.buffer, output],
   );
 }
+
+const NOTHING = new Uint8Array(0);
 
 /** Buffers lent to workers and given back, for the next jobs. */
 const spareBuffers: ArrayBuffer[] = [];
@@ -320,6 +325,6 @@ function giveBack(buffer: ArrayBuffer | undefined): void {
 
 function sum(items: readonly Item[]): number {
   let n = 0;
-  for (const it of items) n += it.plain.byteLength;
+  for (const it of items) n += it.length;
   return n;
 }
