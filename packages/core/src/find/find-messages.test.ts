@@ -13,7 +13,7 @@ import {
   type TenantTree,
 } from '../mail/snapshot.js';
 import { readMessageBytes, saveFolderPages, type TreeWriter } from '../mail/snapshot-tree.js';
-import { newTestRepository, saveTestSnapshot } from '../repo/test-repository.js';
+import { newTestRepository, saveTestSnapshot, snapshotOf } from '../repo/test-repository.js';
 import { findMessages, type SnapshotSource } from './find-messages.js';
 import { parseMessageQuery } from './message-query.js';
 import { parseMessageRef } from './message-ref.js';
@@ -120,29 +120,7 @@ async function snapshot(repo: SyntheticRepo, time: string, spec: Spec): Promise<
     });
   }
   const tenant: TenantTree = { v: SNAPSHOT_VERSION, mailboxes: refs };
-  const snap: Snapshot = {
-    v: SNAPSHOT_VERSION,
-    time,
-    endTime: time,
-    host: 'test',
-    toolVersion: '0',
-    tenant: 'example.com',
-    tags: [],
-    tree: await repo.saveTree(tenant),
-    status: 'complete',
-    failures: [],
-    stats: {
-      mailboxes: 0,
-      folders: 0,
-      messages: 0,
-      bytes: 0,
-      durationMs: 0,
-      fetchedMessages: 0,
-      fetchedBytes: 0,
-      newMessages: 0,
-      storedBytes: 0,
-    },
-  };
+  const snap: Snapshot = snapshotOf(await repo.saveTree(tenant), time, 'example.com');
   const id = createHash('sha256').update(`snap${seq++}`).digest('hex');
   repo.snapshots.push({ id, snapshot: snap });
   return id;

@@ -1,31 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { isMailarkError } from '../errors.js';
 import type { Snapshot } from '../mail/snapshot.js';
+import { snapshotOf } from '../repo/test-repository.js';
 import { applyRetentionPolicy, describePolicy, isPolicyEmpty, type RetentionPolicy } from './policy.js';
 
 function snap(time: string, o: { tenant?: string; status?: 'complete' | 'partial'; tags?: string[] } = {}) {
+  const iso = new Date(time).toISOString();
   const snapshot: Snapshot = {
-    v: 1,
-    time: new Date(time).toISOString(),
-    endTime: new Date(time).toISOString(),
-    host: 'h',
-    toolVersion: 't',
-    tenant: o.tenant ?? 'acme.test',
+    ...snapshotOf('f'.repeat(64), iso, o.tenant ?? 'acme.test'),
     tags: o.tags ?? [],
-    tree: 'f'.repeat(64),
     status: o.status ?? 'complete',
-    failures: [],
-    stats: {
-      mailboxes: 0,
-      folders: 0,
-      messages: 0,
-      bytes: 0,
-      durationMs: 0,
-      fetchedMessages: 0,
-      fetchedBytes: 0,
-      newMessages: 0,
-      storedBytes: 0,
-    },
   };
   // ids derived from the time so decisions are easy to read in failures
   return { id: `id-${time}`, snapshot };
