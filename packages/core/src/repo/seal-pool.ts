@@ -307,7 +307,8 @@ const NOTHING = new Uint8Array(0);
 
 /** Buffers lent to workers and given back, for the next jobs. */
 const spareBuffers: ArrayBuffer[] = [];
-const KEEP_BUFFERS = 8;
+/** Enough for the jobs in flight at once (an input and an output each); more would only stay resident. */
+const KEEP_BUFFERS = 4;
 /** Size of a lent buffer: a full job and the blob that overflows it. */
 const LENT_BYTES = JOB_BYTES + 128 * 1024;
 
