@@ -10,7 +10,7 @@
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { MailarkError } from '@mailark/core';
+import { MailarkError, type RetentionPolicy } from '@mailark/core';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { agentSchema, type RawConfig, type RawTenant } from './config-schema.js';
@@ -22,17 +22,6 @@ export interface TenantUser {
   user: string;
   /** For imap.auth 'user': the file holding this user's own password. */
   passwordFile?: string;
-}
-
-export interface RetentionSettings {
-  last?: number;
-  hourly?: number;
-  daily?: number;
-  weekly?: number;
-  monthly?: number;
-  yearly?: number;
-  within?: string;
-  tags?: string[][];
 }
 
 /** A tenant with defaults applied and paths made absolute. */
@@ -57,7 +46,7 @@ export interface TenantConfig {
   tags: string[];
   schedule: Record<JobKind, string | null>;
   /** undefined: no retention (forget never runs). */
-  retention: RetentionSettings | undefined;
+  retention: RetentionPolicy | undefined;
   /** Percent of pack data read by each scheduled check. */
   checkReadDataSubset: number;
   pruneMaxUnused: string;
