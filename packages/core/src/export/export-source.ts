@@ -10,26 +10,26 @@
  * - exact bytes: `bytes` is what BODY.PEEK[] returned (snapshot: checked against its SHA-256 on read),
  *   and entry.size/sha256 describe exactly those bytes.
  */
+import type { FolderNode } from '../mail/snapshot.js';
 import type { ExportOrigin } from './manifest.js';
 
-/** A folder as LIST described it (the FolderNode fields an export needs). */
-export interface ExportFolder {
-  /** Unicode path with the server's delimiter, e.g. "Projets/Été 2024"; INBOX is "INBOX". */
-  path: string;
-  /** The name as the server sent it (modified UTF-7). */
-  rawPath: string;
-  delimiter: string;
-  flags: string[];
-  specialUse?: string;
-  subscribed: boolean;
-  /** false for \Noselect parents: kept in folders.jsonl, never holds messages. */
-  selectable: boolean;
-  uidValidity?: string;
-  uidNext?: number;
+/** A folder as LIST described it: the FolderNode fields an export needs (see mail/snapshot.ts). */
+export type ExportFolder = Pick<
+  FolderNode,
+  | 'path'
+  | 'rawPath'
+  | 'delimiter'
+  | 'flags'
+  | 'specialUse'
+  | 'subscribed'
+  | 'selectable'
+  | 'uidValidity'
+  | 'uidNext'
+> & {
   /** Counts when known before reading (snapshot), for progress. */
   messages?: number;
   bytes?: number;
-}
+};
 
 export interface ExportEntry {
   uid: number;
