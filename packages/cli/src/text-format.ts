@@ -29,6 +29,14 @@ export function formatTime(iso: string | undefined): string {
  * 12345 → "12,345" (fixed, so output does not depend on the machine's locale). Not toLocaleString:
  * its first call loads ICU locale data, ~150 ms of CPU at the end of every backup.
  */
+/** A duration for an ETA: `42s`, `3m05s`, `2h10m`. */
+export function formatDuration(secs: number): string {
+  const s = Math.round(secs);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
 export function formatCount(n: number): string {
   if (!Number.isSafeInteger(n)) return String(n);
   return String(n).replace(/\B(?=(\d{3})+$)/g, ',');

@@ -22,7 +22,7 @@ import type { CommandContext } from '../context.js';
 import { type ImapArgs, imapEndpointFrom, withImapOptions } from '../imap-options.js';
 import { VERSION } from '../main.js';
 import { readPassword } from '../password.js';
-import { formatBytes, formatCount, shortId } from '../text-format.js';
+import { formatBytes, formatCount, formatDuration, shortId } from '../text-format.js';
 
 export const backup = defineCommand({
   command: 'backup',
@@ -193,9 +193,9 @@ export function withRateAndEta(inner: Reporter, concurrency: number, now: () => 
       const { total, done, messages = 0, totalMessages = 0 } = state;
       if (total !== undefined && done < total) {
         if (total - done <= concurrency && messages > 0 && totalMessages > messages) {
-          parts.push(`ETA ${duration((secs / messages) * (totalMessages - messages))}`);
+          parts.push(`ETA ${formatDuration((secs / messages) * (totalMessages - messages))}`);
         } else if (done > 0) {
-          parts.push(`ETA ${duration((secs / done) * (total - done))}`);
+          parts.push(`ETA ${formatDuration((secs / done) * (total - done))}`);
         }
       }
       parts.push(`${formatBytes((state.bytes ?? 0) / secs)}/s`);
@@ -203,13 +203,6 @@ export function withRateAndEta(inner: Reporter, concurrency: number, now: () => 
       inner.progress({ ...state, current: parts.join(' · ') });
     },
   };
-}
-
-function duration(secs: number): string {
-  const s = Math.round(secs);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /**

@@ -23,7 +23,7 @@ import { defineCommand } from '../command.js';
 import type { CommandContext } from '../context.js';
 import { type ImapArgs, imapEndpointFrom, withImapOptions } from '../imap-options.js';
 import { VERSION } from '../main.js';
-import { formatBytes, formatCount, shortId } from '../text-format.js';
+import { formatBytes, formatCount, formatDuration, shortId } from '../text-format.js';
 
 export const exportCommand = defineCommand({
   command: 'export',
@@ -237,19 +237,12 @@ function withRate(inner: Reporter): Reporter {
       const done = state.bytes ?? 0;
       const parts = [`${formatBytes(done / secs)}/s`];
       if (state.totalBytes !== undefined && done > 0 && done < state.totalBytes) {
-        parts.push(`ETA ${duration((secs / done) * (state.totalBytes - done))}`);
+        parts.push(`ETA ${formatDuration((secs / done) * (state.totalBytes - done))}`);
       }
       if (state.current !== undefined) parts.push(state.current);
       inner.progress({ ...state, current: parts.join(' · ') });
     },
   };
-}
-
-function duration(secs: number): string {
-  const s = Math.round(secs);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 function report(ctx: CommandContext, s: ExportSummary, toStdout: boolean): void {
