@@ -1,8 +1,8 @@
 // Runs a command as a child process and measures wall time and peak RSS; returns its parsed --json output.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const WRAPPER = new URL('./rss-wrapper.mjs', import.meta.url).pathname;
 
@@ -26,6 +26,7 @@ export function measureNode(script, args, env) {
       try {
         maxRssMiB = JSON.parse(readFileSync(out, 'utf8')).maxRssKiB / 1024;
       } catch {}
+      rmSync(dirname(out), { recursive: true, force: true });
       let json;
       try {
         json = JSON.parse(stdout);
