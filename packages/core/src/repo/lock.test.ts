@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { isMailarkError, type MailarkError } from '../errors.js';
 import { RecordingReporter } from '../progress.js';
 import { MemoryStore } from '../store/memory-store.js';
-import { acquireLock, conflicts, isStale, type LockEnv, type LockRecord, STALE_AFTER_MS } from './lock.js';
+import {
+  acquireLock,
+  conflicts,
+  isStale,
+  type LockEnv,
+  type LockRecord,
+  processIdentity,
+  processLockEnv,
+  STALE_AFTER_MS,
+} from './lock.js';
 import { Repository } from './repository.js';
 import { TEST_KDF } from './test-repository.js';
 
@@ -48,6 +57,32 @@ describe('lock rules (pure)', () => {
     expect(isStale(rec({ pid: 300 }), env())).toBe(true); // same host, pid 300 is dead
     expect(isStale(rec({ pid: 300, host: 'mx2' }), env())).toBe(false); // other host: cannot tell
     expect(isStale(rec({ time: 'garbage' }), env())).toBe(true);
+  });
+
+  it('stale: a live pid that is another process than the one that took the lock', () => {
+    // pid 200 is alive, but as another process since the lock was taken (reboot, pid reuse).
+    const identities: Record<number, string> = { 100: 'boot-b/500', 200: 'boot-b/900' };
+    const live = env({
+      started: 'boot-b/500',
+      isAlive: (pid, started) => pid in identities && (started === undefined || identities[pid] === started),
+    });
+    expect(isStale(rec({ started: 'boot-b/900' }), live)).toBe(false);
+    expect(isStale(rec({ started: 'boot-a/900' }), live)).toBe(true);
+    expect(isStale(rec(), live)).toBe(false); // no identity recorded: the pid alone decides
+    // Our own pid: a restarted container's pid 1 sees its previous life's lock as stale, not its own.
+    expect(isStale(rec({ pid: 100, started: 'boot-b/500' }), live)).toBe(false);
+    expect(isStale(rec({ pid: 100, started: 'boot-b/42' }), live)).toBe(true);
+    expect(isStale(rec({ pid: 100 }), live)).toBe(false);
+  });
+
+  it.runIf(process.platform === 'linux')('processIdentity tells this process from another one', () => {
+    const mine = processIdentity(process.pid);
+    expect(mine).toMatch(/^[0-9a-f-]{36}\/\d+$/);
+    expect(processIdentity(process.pid)).toBe(mine);
+    expect(processIdentity(1)).not.toBe(mine);
+    expect(processLockEnv.isAlive(process.pid, mine)).toBe(true);
+    expect(processLockEnv.isAlive(process.pid, `${mine}0`)).toBe(false);
+    expect(processLockEnv.isAlive(process.pid)).toBe(true);
   });
 });
 

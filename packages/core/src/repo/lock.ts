@@ -9,7 +9,13 @@
  *   is rewritten in place); a lock is stale when its time is older than 30 minutes, or when it was
  *   taken on this host by a process that no longer exists. Stale locks never block anyone (a crashed
  *   agent must not stop the next night's backup); `mailark unlock` removes them.
+ * - "the process no longer exists" is judged by pid AND identity: a pid is reused after a reboot, and
+ *   an agent restarted in a container is pid 1 again on the same host name. On Linux the record holds
+ *   `started` (boot id and the process's start time, from /proc): a live pid whose identity differs is
+ *   another process, and the lock is stale. Records without it (other systems, older versions) fall
+ *   back to the pid alone.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isMailarkError, MailarkError } from '../errors.js';
 import type { Reporter } from '../progress.js';
@@ -23,6 +29,8 @@ export interface LockRecord {
   pid: number;
   /** ISO 8601 time of the last refresh. */
   time: string;
+  /** Identity of the process `pid` (see processIdentity), when the system tells it. */
+  started?: string;
 }
 
 export interface LockInfo extends LockRecord {
@@ -43,22 +51,49 @@ export const REFRESH_EVERY_MS = 5 * 60 * 1000;
 export interface LockEnv {
   host: string;
   pid: number;
+  /** This process's identity (written into its locks), when the system tells it. */
+  started?: string | undefined;
   now(): number;
-  isAlive(pid: number): boolean;
+  /**
+   * Is the process that wrote a lock still running? `started` is the identity the lock recorded:
+   * when given and the live pid's identity differs, the pid was reused by another process.
+   */
+  isAlive(pid: number, started?: string): boolean;
+}
+
+/**
+ * A process's identity on Linux: the boot id and the process's start time in clock ticks since boot
+ * (/proc/<pid>/stat field 22, counted after the parenthesised command name, which may hold spaces).
+ * undefined where /proc does not tell (other systems, a hardened /proc).
+ */
+export function processIdentity(pid: number): string | undefined {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields from the 3rd (state) on: start time, the 22nd field, is index 19 here.
+    const start = fields[19];
+    return boot !== '' && start !== undefined && /^\d+$/.test(start) ? `${boot}/${start}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export const processLockEnv: LockEnv = {
   host: hostname(),
   pid: process.pid,
+  started: processIdentity(process.pid),
   now: () => Date.now(),
-  isAlive(pid) {
+  isAlive(pid, started) {
     try {
       process.kill(pid, 0);
-      return true;
     } catch (err) {
       // EPERM: the process exists but belongs to someone else.
-      return (err as NodeJS.ErrnoException).code === 'EPERM';
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
     }
+    if (started === undefined) return true;
+    const now = processIdentity(pid);
+    return now === undefined || now === started;
   },
 };
 
@@ -66,7 +101,12 @@ export const processLockEnv: LockEnv = {
 export function isStale(lock: LockRecord, env: LockEnv): boolean {
   const t = Date.parse(lock.time);
   if (!Number.isFinite(t) || env.now() - t > STALE_AFTER_MS) return true;
-  return lock.host === env.host && lock.pid !== env.pid && !env.isAlive(lock.pid);
+  if (lock.host !== env.host) return false;
+  if (lock.pid === env.pid) {
+    // Our own pid: our lock, unless an earlier process had this pid (a restarted container's pid 1).
+    return lock.started !== undefined && env.started !== undefined && lock.started !== env.started;
+  }
+  return !env.isAlive(lock.pid, lock.started);
 }
 
 /** Pure: may a lock of `mode` be taken while `other` is held? */
@@ -177,6 +217,7 @@ export async function acquireLock(
     host: env.host,
     pid: env.pid,
     time: new Date(env.now()).toISOString(),
+    ...(env.started === undefined ? {} : { started: env.started }),
   });
   const id = await store.saveLockRecord(record());
   const after = await blocking(id);
