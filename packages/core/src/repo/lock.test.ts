@@ -11,6 +11,7 @@ import {
   processIdentity,
   processLockEnv,
   STALE_AFTER_MS,
+  sameProcess,
 } from './lock.js';
 import { Repository } from './repository.js';
 import { TEST_KDF } from './test-repository.js';
@@ -77,12 +78,22 @@ describe('lock rules (pure)', () => {
 
   it.runIf(process.platform === 'linux')('processIdentity tells this process from another one', () => {
     const mine = processIdentity(process.pid);
-    expect(mine).toMatch(/^[0-9a-f-]{36}\/\d+$/);
+    expect(mine).toMatch(/^([0-9a-f-]{36}|-)\/\d+$/);
     expect(processIdentity(process.pid)).toBe(mine);
     expect(processIdentity(1)).not.toBe(mine);
     expect(processLockEnv.isAlive(process.pid, mine)).toBe(true);
     expect(processLockEnv.isAlive(process.pid, `${mine}0`)).toBe(false);
+    expect(processLockEnv.isAlive(process.pid, `-/${mine?.split('/')[1]}`)).toBe(true);
     expect(processLockEnv.isAlive(process.pid)).toBe(true);
+  });
+
+  it('sameProcess: start times decide; boot ids too when both sides could read them', () => {
+    expect(sameProcess('b1/500', 'b1/500')).toBe(true);
+    expect(sameProcess('b1/500', 'b1/501')).toBe(false);
+    expect(sameProcess('b1/500', 'b2/500')).toBe(false);
+    expect(sameProcess('-/500', 'b2/500')).toBe(true);
+    expect(sameProcess('b1/500', '-/500')).toBe(true);
+    expect(sameProcess('-/500', '-/7')).toBe(false);
   });
 });
 

@@ -62,21 +62,37 @@ export interface LockEnv {
 }
 
 /**
- * A process's identity on Linux: the boot id and the process's start time in clock ticks since boot
+ * A process's identity on Linux: `<boot id>/<start time>`, the start time in clock ticks since boot
  * (/proc/<pid>/stat field 22, counted after the parenthesised command name, which may hold spaces).
- * undefined where /proc does not tell (other systems, a hardened /proc).
+ * The boot id is `-` where /proc/sys is hidden (systemd's ProcSubset=pid); undefined where /proc does
+ * not tell at all (other systems). Compare identities with sameProcess.
  */
 export function processIdentity(pid: number): string | undefined {
+  let start: string | undefined;
   try {
-    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields from the 3rd (state) on: start time, the 22nd field, is index 19 here.
-    const start = fields[19];
-    return boot !== '' && start !== undefined && /^\d+$/.test(start) ? `${boot}/${start}` : undefined;
+    // Fields from the 3rd (state) on: the start time, the 22nd field, is index 19 here.
+    start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
     return undefined;
   }
+  if (start === undefined || !/^\d+$/.test(start)) return undefined;
+  let boot = '-';
+  try {
+    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || '-';
+  } catch {}
+  return `${boot}/${start}`;
+}
+
+/**
+ * Pure: may two identities be the same process? The start times must match; the boot ids too, unless
+ * one side could not read it (a sandboxed agent and an admin's shell see the same process).
+ */
+export function sameProcess(a: string, b: string): boolean {
+  const [bootA, startA] = a.split('/');
+  const [bootB, startB] = b.split('/');
+  if (startA !== startB) return false;
+  return bootA === '-' || bootB === '-' || bootA === bootB;
 }
 
 export const processLockEnv: LockEnv = {
@@ -93,7 +109,7 @@ export const processLockEnv: LockEnv = {
     }
     if (started === undefined) return true;
     const now = processIdentity(pid);
-    return now === undefined || now === started;
+    return now === undefined || sameProcess(now, started);
   },
 };
 
@@ -104,7 +120,7 @@ export function isStale(lock: LockRecord, env: LockEnv): boolean {
   if (lock.host !== env.host) return false;
   if (lock.pid === env.pid) {
     // Our own pid: our lock, unless an earlier process had this pid (a restarted container's pid 1).
-    return lock.started !== undefined && env.started !== undefined && lock.started !== env.started;
+    return lock.started !== undefined && env.started !== undefined && !sameProcess(lock.started, env.started);
   }
   return !env.isAlive(lock.pid, lock.started);
 }
