@@ -2,6 +2,7 @@
  * The `mailark-agent` command line, in-process (runAgentCli): validate as text and as --json, errors
  * as one JSON document with --json, usage errors, exit codes.
  */
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,5 +124,21 @@ describe('mailark-agent validate', () => {
     const r = await agentCli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout.trimEnd()).toMatch(/Exit codes: 0 ok, 1 failure,[\s\S]*130 interrupted\.$/);
+  });
+});
+
+describe('mailark-agent daemon signals', () => {
+  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'])('%s stops the daemon cleanly: exit 0', async (name) => {
+    const signals = new EventEmitter();
+    const running = runAgentCli(
+      ['--config', config({ http: { listen: '127.0.0.1:0' }, logLevel: 'error' })],
+      { stdout: { write: () => true }, stderr: { write: () => true }, env: {} },
+      signals,
+    );
+    // The daemon listens once started: wait for its handler, then signal.
+    while (signals.listenerCount(name) === 0) await new Promise((r) => setTimeout(r, 10));
+    signals.emit(name);
+    expect(await running).toBe(0);
+    expect(signals.listenerCount(name)).toBe(0);
   });
 });

@@ -7,8 +7,10 @@
  *
  * FILE defaults to $MAILARK_AGENT_CONFIG, else /etc/mailark/agent.yaml. Exit codes are mailark's:
  * 0 ok, 1 failure, 2 bad usage or config, 3 partial backup, 10 no repository, 11 locked,
- * 12 wrong password, 130 interrupted. The daemon exits 0 after a clean SIGTERM/SIGINT, 1 when a
- * job did not stop within the grace period; a second signal exits at once (130).
+ * 12 wrong password, 130 interrupted. The daemon exits 0 after a clean SIGTERM/SIGINT/SIGHUP, 1 when
+ * a job did not stop within the grace period; a second signal exits at once (130). SIGHUP stops
+ * cleanly too (Node's default would kill a running backup mid-pack): the agent reads its config at
+ * start only, so a new config takes effect with a restart (`systemctl restart mailark-agent`).
  *
  * Output: the daemon and run-once log JSON lines (pino) on stdout; validate prints text, or with
  * --json one JSON document (the parsed config, secrets being files, and the next runs), and any
@@ -43,6 +45,9 @@ export interface AgentIo {
   stderr: { write(s: string): unknown };
   env: Record<string, string | undefined>;
 }
+
+/** Signals that stop the daemon and run-once cleanly (running jobs are interrupted, locks released). */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 /** Parses argv and runs; resolves to the exit code. The daemon resolves when it has stopped. */
 export async function runAgentCli(
@@ -202,8 +207,7 @@ async function runOnce(
   });
   const controller = new AbortController();
   const onSignal = () => controller.abort();
-  signals.on('SIGTERM', onSignal);
-  signals.on('SIGINT', onSignal);
+  for (const name of STOP_SIGNALS) signals.on(name, onSignal);
   try {
     const report = await agent.runOnce(tenant, kind, controller.signal);
     if (report.outcome === 'ok') return 0;
@@ -213,8 +217,7 @@ async function runOnce(
       new MailarkError((report.error?.code ?? 'INTERNAL') as ErrorCode, report.error?.message ?? ''),
     );
   } finally {
-    signals.off('SIGTERM', onSignal);
-    signals.off('SIGINT', onSignal);
+    for (const name of STOP_SIGNALS) signals.off(name, onSignal);
   }
 }
 
@@ -239,16 +242,13 @@ async function daemon(
     stopped = agent.stop(`received ${name}`);
     stopped.then((clean) => resolveExit(clean ? 0 : 1));
   };
-  const onTerm = () => onSignal('SIGTERM');
-  const onInt = () => onSignal('SIGINT');
-  signals.on('SIGTERM', onTerm);
-  signals.on('SIGINT', onInt);
+  const handlers = STOP_SIGNALS.map((name) => [name, () => onSignal(name)] as const);
+  for (const [name, handler] of handlers) signals.on(name, handler);
   try {
     await agent.start();
     return await exit;
   } finally {
-    signals.off('SIGTERM', onTerm);
-    signals.off('SIGINT', onInt);
+    for (const [name, handler] of handlers) signals.off(name, handler);
     logger.flush();
   }
 }
