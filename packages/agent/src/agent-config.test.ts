@@ -116,6 +116,20 @@ describe('agent config', () => {
     });
   });
 
+  it('webhook headerFiles resolve against the config file and must be readable, once per header', () => {
+    const hook = (files: string, inline = '') =>
+      `alerts:\n  webhook:\n    url: https://hooks.example.net/x\n${inline}    headerFiles: ${files}\n${minimal()}`;
+    const c = parseAgentConfig(hook('{ Authorization: repo.pass }'), source);
+    expect(c.alerts.webhook?.headerFiles).toEqual({ Authorization: join(dir, 'repo.pass') });
+    expect(JSON.stringify(c)).not.toContain('secret');
+    expect(oneProblem(hook('{ Authorization: nope.token }'))).toBe(
+      `config ${source}: alerts.webhook.headerFiles.Authorization: cannot read ${join(dir, 'nope.token')} (no such file)`,
+    );
+    expect(oneProblem(hook('{ Authorization: repo.pass }', '    headers: { authorization: x }\n'))).toBe(
+      `config ${source}: alerts.webhook.headerFiles.Authorization: also set in alerts.webhook.headers (keep one)`,
+    );
+  });
+
   it('an unknown field is one message naming its path', () => {
     const msg = oneProblem(minimal().replace('    users:', '    concurency: 4\n    users:'));
     expect(msg).toBe(`config ${source}: tenants[0]: unknown field "concurency"`);
@@ -209,6 +223,12 @@ describe('agent config', () => {
     }
     const problems = (err as { details: { problems: string[] } }).details.problems;
     expect(problems.length).toBeGreaterThan(0);
-    for (const p of problems) expect(p).toMatch(/^tenants\[\d\]\.[a-zA-Z.]+: cannot read \/etc\/mailark\//);
+    for (const p of problems)
+      expect(p).toMatch(
+        /^(tenants\[\d\]|alerts\.webhook\.headerFiles)\.[a-zA-Z.]+: cannot read \/etc\/mailark\//,
+      );
+    expect(problems).toContain(
+      'alerts.webhook.headerFiles.Authorization: cannot read /etc/mailark/secrets/webhook-authorization (no such file)',
+    );
   });
 });

@@ -61,7 +61,13 @@ export interface AgentConfig {
   maxParallel: number;
   shutdownGraceMs: number;
   alerts: {
-    webhook?: { url: string; headers: Record<string, string>; timeoutMs: number };
+    webhook?: {
+      url: string;
+      headers: Record<string, string>;
+      /** Header name -> absolute path of the file holding its value (read at each send). */
+      headerFiles?: Record<string, string>;
+      timeoutMs: number;
+    };
     command?: string[];
     staleAfterMs: number;
   };
@@ -174,6 +180,13 @@ function resolveConfig(raw: RawConfig, source: string, base: string): AgentConfi
             webhook: {
               url: webhook.url,
               headers: webhook.headers ?? {},
+              ...(webhook.headerFiles === undefined
+                ? {}
+                : {
+                    headerFiles: Object.fromEntries(
+                      Object.entries(webhook.headerFiles).map(([name, file]) => [name, abs(file)]),
+                    ),
+                  }),
               timeoutMs: parseTimeSpan(webhook.timeout)!,
             },
           }),
@@ -247,6 +260,12 @@ function crossCheck(raw: RawConfig): string[] {
       `http.listen: ${host} is not a loopback address (set http.allowNonLoopback: true to expose it)`,
     );
   }
+  const hook = raw.alerts?.webhook;
+  const inline = new Set(Object.keys(hook?.headers ?? {}).map((h) => h.toLowerCase()));
+  for (const name of Object.keys(hook?.headerFiles ?? {})) {
+    if (inline.has(name.toLowerCase()))
+      problems.push(`alerts.webhook.headerFiles.${name}: also set in alerts.webhook.headers (keep one)`);
+  }
   const names = new Map<string, number>();
   raw.tenants.forEach((t, i) => {
     const at = `tenants[${i}]`;
@@ -272,18 +291,20 @@ function crossCheck(raw: RawConfig): string[] {
 /** Every file the agent will read must exist and be readable now, not at 02:00. */
 function checkFiles(config: AgentConfig): string[] {
   const problems: string[] = [];
+  const readable = (field: string, file: string | undefined) => {
+    if (file === undefined) return;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
+      problems.push(`${field}: cannot read ${file} (${why})`);
+    }
+  };
+  for (const [name, file] of Object.entries(config.alerts.webhook?.headerFiles ?? {}))
+    readable(`alerts.webhook.headerFiles.${name}`, file);
   config.tenants.forEach((t, i) => {
-    const at = `tenants[${i}]`;
-    const check = (field: string, file: string | undefined) => {
-      if (file === undefined) return;
-      try {
-        accessSync(file, constants.R_OK);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
-        problems.push(`${at}.${field}: cannot read ${file} (${why})`);
-      }
-    };
+    const check = (field: string, file: string | undefined) => readable(`tenants[${i}].${field}`, file);
     check('passwordFile', t.passwordFile);
     check('imap.adminPasswordFile', t.imap.adminPasswordFile);
     check('usersFile', t.usersFile);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -34,12 +34,15 @@ describe('Alerter', () => {
     const port = (server.address() as AddressInfo).port;
     const dir = await mkdtemp(join(tmpdir(), 'mailark-alert-'));
     const out = join(dir, 'event.json');
+    const tokenFile = join(dir, 'api-key');
+    writeFileSync(tokenFile, 'key-from-file\n', { mode: 0o600 });
     const reporter = new RecordingReporter();
     const alerter = new Alerter(
       {
         webhook: {
           url: `http://127.0.0.1:${port}/hook?token=s3cr3t`,
           headers: { authorization: 'Bearer x' },
+          headerFiles: { 'x-api-key': tokenFile },
           timeoutMs: 5000,
         },
         command: ['sh', '-c', 'cat > "$0"; echo "$MAILARK_EVENT $MAILARK_TENANT" >> "$0.env"', out],
@@ -54,6 +57,7 @@ describe('Alerter', () => {
     expect(JSON.parse(received[0]!.body)).toEqual(e);
     expect(received[0]!.headers['content-type']).toBe('application/json');
     expect(received[0]!.headers.authorization).toBe('Bearer x');
+    expect(received[0]!.headers['x-api-key']).toBe('key-from-file');
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(e);
     expect(readFileSync(`${out}.env`, 'utf8')).toBe('failure acme.test\n');
     expect(reporter.logs.filter((l) => l.level === 'error')).toEqual([]);
@@ -78,6 +82,27 @@ describe('Alerter', () => {
       ]),
     );
     expect(JSON.stringify(reporter.logs)).not.toContain('s3cr3t');
+  });
+
+  it('a header file gone at send time is one logged error naming the file, and nothing is sent', async () => {
+    const reporter = new RecordingReporter();
+    const gone = join(tmpdir(), `mailark-no-such-token-${process.pid}`);
+    const alerter = new Alerter(
+      {
+        webhook: {
+          url: 'http://127.0.0.1:1/hook',
+          headers: {},
+          headerFiles: { authorization: gone },
+          timeoutMs: 2000,
+        },
+        staleAfterMs: 1,
+      },
+      reporter,
+    );
+    await alerter.send(event());
+    expect(reporter.logs.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([
+      `alert webhook failed: cannot read header file ${gone} (ENOENT)`,
+    ]);
   });
 
   it('raises stale once per episode, and recovered when it ends', async () => {

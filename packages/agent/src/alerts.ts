@@ -13,6 +13,7 @@
  * its environment). A sink that fails is logged and never stops the agent; events carry no secret.
  */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { MailboxFailure, Reporter } from '@mailark/core';
 import type { AgentConfig, JobKind } from './agent-config.js';
@@ -125,9 +126,22 @@ export class Alerter {
     hook: NonNullable<AgentConfig['alerts']['webhook']>,
   ): Promise<void> {
     try {
+      const fromFiles: Record<string, string> = {};
+      for (const [name, file] of Object.entries(hook.headerFiles ?? {})) {
+        try {
+          fromFiles[name] = (await readFile(file, 'utf8')).trim();
+        } catch (err) {
+          throw new Error(`cannot read header file ${file} (${(err as NodeJS.ErrnoException).code ?? err})`);
+        }
+      }
       const res = await fetch(hook.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'mailark-agent', ...hook.headers },
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'mailark-agent',
+          ...hook.headers,
+          ...fromFiles,
+        },
         body: JSON.stringify(event),
         signal: AbortSignal.timeout(hook.timeoutMs),
       });

@@ -148,6 +148,8 @@ export const agentSchema = z.strictObject({
         .strictObject({
           url: z.url(),
           headers: z.record(z.string(), z.string()).optional(),
+          /** Header values read from files at each send (tokens stay out of the config, rotate freely). */
+          headerFiles: z.record(z.string(), z.string().min(1)).optional(),
           timeout: timeSpan.default('10s'),
         })
         .optional(),
