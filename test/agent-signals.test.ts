@@ -8,11 +8,9 @@
  *
  * Needs the build (`npm run test:integration` builds first): a missing dist fails, it never skips.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import {
   type Checkpoint,
   checkRepository,
@@ -23,6 +21,7 @@ import {
   walkMessages,
 } from '@mailark/core';
 import { describe, expect, it } from 'vitest';
+import { type Child, ROOT, runNode, waitFor } from './harness/child-process.js';
 import {
   appendMessages,
   imapServer,
@@ -33,56 +32,11 @@ import {
   tempDir,
 } from './harness/fixtures.js';
 
-const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const BIN = join(ROOT, 'packages/agent/bin/mailark-agent.js');
 const PASSWORD = 'signal test repository password';
 
-interface Child {
-  proc: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  stderr: string;
-  exit: Promise<number | null>;
-}
-
 function agent(args: string[]): Child {
-  const proc = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH, TZ: 'UTC' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const child: Child = {
-    proc,
-    lines: [],
-    stderr: '',
-    // 'close', not 'exit': 'exit' can fire before the last stdout chunks are delivered.
-    exit: new Promise((r) => proc.on('close', (code) => r(code))),
-  };
-  let buf = '';
-  proc.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      // JSON log lines; validate prints text, kept as { text }.
-      if (line.startsWith('{')) child.lines.push(JSON.parse(line));
-      else if (line.trim() !== '') child.lines.push({ text: line });
-    }
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    child.stderr += d.toString();
-  });
-  return child;
-}
-
-async function waitFor(what: string, cond: () => boolean, child: Child, timeoutMs = 120_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until || child.proc.exitCode !== null) {
-      throw new Error(
-        `waiting for ${what}: ${child.proc.exitCode === null ? 'timed out' : `agent exited ${child.proc.exitCode}`}\n${child.stderr}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return runNode(BIN, args, { TZ: 'UTC' });
 }
 
 /** A message with a `mb` MiB incompressible attachment, wrapped at 76 columns. */
@@ -120,6 +74,37 @@ async function checkpointedUsers(repo: Repository): Promise<string[]> {
   return [...users].sort();
 }
 
+/**
+ * A new repository in dir/repo and an agent config whose one tenant backs up `users` every second,
+ * one mailbox at a time (so a signal finds a backup half done).
+ */
+async function backupEverySecond(
+  dir: string,
+  tenant: string,
+  users: TestUser[],
+): Promise<{ repoDir: string; config: string }> {
+  const imap = imapServer();
+  const repoDir = join(dir, 'repo');
+  await (await Repository.init(new LocalDirStore(repoDir), PASSWORD, { kdf: TEST_KDF })).close();
+  writeFileSync(join(dir, 'repo.pass'), `${PASSWORD}\n`);
+  writeFileSync(join(dir, 'imap.pass'), `${imap.masterPassword}\n`);
+  const config = writeConfig(dir, {
+    http: { listen: '127.0.0.1:0' },
+    tenants: [
+      {
+        name: tenant,
+        repository: repoDir,
+        passwordFile: join(dir, 'repo.pass'),
+        imap: { url: imap.url, adminUser: imap.masterUser, adminPasswordFile: join(dir, 'imap.pass') },
+        users: users.map((u) => u.user),
+        concurrency: 1,
+        schedule: { backup: '* * * * * *', check: null, prune: null },
+      },
+    ],
+  });
+  return { repoDir, config };
+}
+
 function writeConfig(dir: string, body: Record<string, unknown>): string {
   const file = join(dir, `agent-${randomBytes(3).toString('hex')}.json`);
   writeFileSync(file, JSON.stringify(body));
@@ -129,7 +114,6 @@ function writeConfig(dir: string, body: Record<string, unknown>): string {
 describe('mailark-agent process', () => {
   it('SIGTERM during a backup: exits < 30 s, no snapshot, check clean; the next run completes', async () => {
     const dir = tempDir('agent-sig-');
-    const imap = imapServer();
     const users: TestUser[] = [newUser('sig-a'), newUser('sig-b'), newUser('sig-c'), newUser('sig-d')];
     for (const [i, u] of users.entries()) {
       await appendMessages(
@@ -138,24 +122,7 @@ describe('mailark-agent process', () => {
         [0, 1, 2].map((j) => ({ raw: bigMessage(i * 10 + j, 3) })),
       );
     }
-    const repoDir = join(dir, 'repo');
-    await (await Repository.init(new LocalDirStore(repoDir), PASSWORD, { kdf: TEST_KDF })).close();
-    writeFileSync(join(dir, 'repo.pass'), `${PASSWORD}\n`);
-    writeFileSync(join(dir, 'imap.pass'), `${imap.masterPassword}\n`);
-    const config = writeConfig(dir, {
-      http: { listen: '127.0.0.1:0' },
-      tenants: [
-        {
-          name: 'sig.example.test',
-          repository: repoDir,
-          passwordFile: join(dir, 'repo.pass'),
-          imap: { url: imap.url, adminUser: imap.masterUser, adminPasswordFile: join(dir, 'imap.pass') },
-          users: users.map((u) => u.user),
-          concurrency: 1,
-          schedule: { backup: '* * * * * *', check: null, prune: null },
-        },
-      ],
-    });
+    const { repoDir, config } = await backupEverySecond(dir, 'sig.example.test', users);
 
     const daemon = agent(['--config', config]);
     await waitFor('the first mailbox to be captured', () => hasCheckpoint(repoDir), daemon);
@@ -211,7 +178,6 @@ describe('mailark-agent process', () => {
 
   it("SIGKILL mid-backup: the dead agent's lock is stale and the next run removes it and completes", async () => {
     const dir = tempDir('agent-kill-');
-    const imap = imapServer();
     const users: TestUser[] = [newUser('kill-a'), newUser('kill-b'), newUser('kill-c')];
     for (const [i, u] of users.entries()) {
       await appendMessages(
@@ -220,24 +186,7 @@ describe('mailark-agent process', () => {
         [0, 1].map((j) => ({ raw: bigMessage(100 + i * 10 + j, 3) })),
       );
     }
-    const repoDir = join(dir, 'repo');
-    await (await Repository.init(new LocalDirStore(repoDir), PASSWORD, { kdf: TEST_KDF })).close();
-    writeFileSync(join(dir, 'repo.pass'), `${PASSWORD}\n`);
-    writeFileSync(join(dir, 'imap.pass'), `${imap.masterPassword}\n`);
-    const config = writeConfig(dir, {
-      http: { listen: '127.0.0.1:0' },
-      tenants: [
-        {
-          name: 'kill.example.test',
-          repository: repoDir,
-          passwordFile: join(dir, 'repo.pass'),
-          imap: { url: imap.url, adminUser: imap.masterUser, adminPasswordFile: join(dir, 'imap.pass') },
-          users: users.map((u) => u.user),
-          concurrency: 1,
-          schedule: { backup: '* * * * * *', check: null, prune: null },
-        },
-      ],
-    });
+    const { repoDir, config } = await backupEverySecond(dir, 'kill.example.test', users);
     const daemon = agent(['--config', config]);
     await waitFor('the first mailbox to be captured', () => hasCheckpoint(repoDir), daemon);
     daemon.proc.kill('SIGKILL');

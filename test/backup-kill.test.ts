@@ -6,10 +6,8 @@
  *
  * Needs the build (`npm run test:integration` builds first): a missing dist fails, it never skips.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPreviousState } from '../packages/core/src/backup/backup-checkpoint.js';
 import { checkRepository } from '../packages/core/src/check/check.js';
@@ -21,6 +19,7 @@ import {
 } from '../packages/core/src/mail/snapshot-tree.js';
 import { Repository } from '../packages/core/src/repo/repository.js';
 import { LocalDirStore } from '../packages/core/src/store/local-dir-store.js';
+import { type Child, ROOT, runNode } from './harness/child-process.js';
 import {
   appendMessages,
   fixtureMessages,
@@ -33,7 +32,6 @@ import {
   tempDir,
 } from './harness/fixtures.js';
 
-const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const BIN = join(ROOT, 'packages/cli/bin/mailark.js');
 const PASSWORD = 'kill test repository password';
 
@@ -45,34 +43,12 @@ function files(dir: string): string[] {
     .map((d) => join(d.parentPath, d.name));
 }
 
-interface Child {
-  proc: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exit: Promise<number | null>;
-}
-
 function mailark(repoDir: string, args: string[]): Child {
-  const s = imapServer();
-  const proc = spawn(process.execPath, [BIN, '-r', repoDir, ...args], {
-    env: {
-      PATH: process.env.PATH,
-      MAILARK_PASSWORD: PASSWORD,
-      MAILARK_IMAP_PASSWORD: s.masterPassword,
-      MAILARK_TEST_KDF: 'fast',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return runNode(BIN, ['-r', repoDir, ...args], {
+    MAILARK_PASSWORD: PASSWORD,
+    MAILARK_IMAP_PASSWORD: imapServer().masterPassword,
+    MAILARK_TEST_KDF: 'fast',
   });
-  const child: Child = {
-    proc,
-    stdout: '',
-    stderr: '',
-    // 'close', not 'exit': 'exit' can fire before the last stdout chunks are delivered.
-    exit: new Promise((res) => proc.on('close', (code) => res(code))),
-  };
-  proc.stdout?.on('data', (d: Buffer) => (child.stdout += d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => (child.stderr += d.toString()));
-  return child;
 }
 
 /** Runs a backup and SIGKILLs it once `when()` holds; fails if the run ends first. */
