@@ -100,6 +100,20 @@ describe('ParallelGzip', () => {
     }
   });
 
+  it('keeps at most `concurrency` blocks deflating, even for one large chunk', async () => {
+    const input = Buffer.concat([mail, mail, mail, mail]).subarray(0, 20 * BLOCK + 5);
+    for (const concurrency of [1, 2, 3]) {
+      const gz = new ParallelGzip({ blockSize: BLOCK, concurrency });
+      const out: Buffer[] = [];
+      await pipeline(Readable.from([input]), gz, async (src: AsyncIterable<Buffer>) => {
+        for await (const c of src) out.push(c);
+      });
+      expectOneMember(Buffer.concat(out), input);
+      expect(gz.peakInFlight).toBeGreaterThanOrEqual(1);
+      expect(gz.peakInFlight).toBeLessThanOrEqual(concurrency);
+    }
+  });
+
   it('costs less than 1% over a single zlib stream at the same level', async () => {
     const input = Buffer.concat([mail, mail, mail, mail]);
     const gz = await compress(input, { blockSize: BLOCK, concurrency: 2 }, 300_000);
