@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +119,22 @@ describe('ParallelGzip', () => {
     const gz = await compress(input, { blockSize: BLOCK, concurrency: 2 }, 300_000);
     const single = gzipSync(input, { level: 6 });
     expect(gz.length / single.length).toBeLessThan(1.01);
+  });
+
+  it('fails the pipeline when the output fails, with blocks still deflating', async () => {
+    const input = Buffer.concat([mail, mail, mail, mail]);
+    const gz = new ParallelGzip({ blockSize: BLOCK, concurrency: 3 });
+    let writes = 0;
+    const failing = new Writable({
+      write(_chunk, _enc, done) {
+        writes++;
+        done(writes === 2 ? new Error('disk full') : null);
+      },
+    });
+    await expect(pipeline(Readable.from([input]), gz, failing)).rejects.toThrow('disk full');
+    // Blocks that finish after the failure must not throw (an unhandled error fails this run).
+    await new Promise((r) => setTimeout(r, 100));
+    expect(gz.destroyed).toBe(true);
   });
 
   it('rejects a level outside 0-9', () => {
