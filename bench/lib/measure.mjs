@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 
 const WRAPPER = new URL('./rss-wrapper.mjs', import.meta.url).pathname;
 
-/** Runs `node script ...args`, returns { ms, maxRssMiB, code, stdout, stderr, json }. */
+/** Runs `node script ...args`, returns { ms, maxRssMiB, cpuMs, code, stdout, stderr, json }. */
 export function measureNode(script, args, env) {
   const out = join(mkdtempSync(join(tmpdir(), 'bench-rss-')), 'rss.json');
   return new Promise((resolve, reject) => {
@@ -23,15 +23,18 @@ export function measureNode(script, args, env) {
     child.on('close', (code) => {
       const ms = performance.now() - t0;
       let maxRssMiB = Number.NaN;
+      let cpuMs = Number.NaN;
       try {
-        maxRssMiB = JSON.parse(readFileSync(out, 'utf8')).maxRssKiB / 1024;
+        const usage = JSON.parse(readFileSync(out, 'utf8'));
+        maxRssMiB = usage.maxRssKiB / 1024;
+        cpuMs = usage.cpuMs ?? Number.NaN;
       } catch {}
       rmSync(dirname(out), { recursive: true, force: true });
       let json;
       try {
         json = JSON.parse(stdout);
       } catch {}
-      resolve({ ms, maxRssMiB, code, stdout, stderr, json });
+      resolve({ ms, maxRssMiB, cpuMs, code, stdout, stderr, json });
     });
   });
 }

@@ -97,6 +97,30 @@ describe('LocalDirStore', () => {
     }
   });
 
+  it('keeps a pack open across ranged reads, and sees a deleted object gone', async () => {
+    const store = new LocalDirStore(dir);
+    await store.put(
+      'data/00/pack',
+      new Uint8Array(100).map((_, i) => i),
+    );
+    const opened = (store as unknown as { files: { opens: number } }).files;
+    for (let i = 0; i < 10; i++) {
+      expect([...(await store.get('data/00/pack', { offset: i * 10, length: 3 }))]).toEqual([
+        i * 10,
+        i * 10 + 1,
+        i * 10 + 2,
+      ]);
+    }
+    expect(opened.opens).toBe(1);
+    await store.delete('data/00/pack');
+    await expect(store.get('data/00/pack', { offset: 0, length: 1 })).rejects.toMatchObject({
+      code: 'OBJECT_NOT_FOUND',
+    });
+    await store.put('data/00/pack', new Uint8Array([9, 9]));
+    expect([...(await store.get('data/00/pack', { offset: 0, length: 2 }))]).toEqual([9, 9]);
+    await store.close();
+  });
+
   it('maps a file where a directory should be to STORE_IO on put, not-found on get', async () => {
     const store = new LocalDirStore(dir);
     await store.put('a', bytes('file'));

