@@ -67,7 +67,10 @@ export const backup = defineCommand({
     const tenant = args.tenant ?? domainOf(users[0]?.user ?? '');
     const endpoint = await endpointFor(args, users, ctx);
     preloadImap(); // loads while the repository opens (scrypt): ~200 ms less before the first login
-    const repo = await ctx.openRepository();
+    // Not awaited: the first mailboxes log in while the repository opens (key derivation, index);
+    // runBackup awaits it before planning or writing anything, and throws its error if it fails.
+    const repo = ctx.openRepository();
+    repo.catch(() => {}); // a usage error below would leave it unawaited
     const result = await runBackup(repo, {
       endpoint,
       users,

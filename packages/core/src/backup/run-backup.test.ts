@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { MailarkError } from '../errors.js';
 import { parseImapEndpoint } from '../imap/imap-endpoint.js';
 import type { MailboxTree, Snapshot } from '../mail/snapshot.js';
 import { loadTenantTree, readMessageBytes, walkMessages } from '../mail/snapshot-tree.js';
@@ -164,6 +165,67 @@ describe('runBackup on a fake server', () => {
       'closed alice@example.com',
       'closed bob@example.com',
     ]);
+  });
+
+  it('logs the first mailboxes in while the repository opens, and plans none before it is open', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    server.addUser('carol@example.com');
+    const events: string[] = [];
+    let open!: () => void;
+    const opening = new Promise<Repository>((resolve) => {
+      open = () => {
+        events.push('repository open');
+        resolve(repo);
+      };
+    });
+    const run = runBackup(
+      opening,
+      opts({
+        concurrency: 2,
+        users: [{ user: 'alice@example.com' }, { user: 'bob@example.com' }, { user: 'carol@example.com' }],
+        openSource: async (u) => {
+          events.push(`login ${u.user}`);
+          const source = await server.open(u.user);
+          const list = source.listFolders.bind(source);
+          source.listFolders = () => {
+            events.push(`list ${u.user}`);
+            return list();
+          };
+          return source;
+        },
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    // Two logins (the concurrency), nothing else, while the repository is not there yet.
+    expect(events).toEqual(['login alice@example.com', 'login bob@example.com']);
+    open();
+    const result = await run;
+    expect(result.status).toBe('complete');
+    expect(events.slice(2, 5)).toEqual(['repository open', 'list alice@example.com', 'list bob@example.com']);
+    expect(events.filter((e) => e.startsWith('login'))).toHaveLength(3);
+    await expectMatchesServer(repo, server, result, ['alice@example.com', 'bob@example.com']);
+  });
+
+  it('a repository that fails to open: its error, and the early logins logged out', async () => {
+    const { server, opts } = await setup();
+    seed(server);
+    const closed: string[] = [];
+    const refused = new MailarkError('WRONG_PASSWORD', 'wrong password');
+    const run = runBackup(
+      new Promise<Repository>((_resolve, reject) => setTimeout(() => reject(refused), 10)),
+      opts({
+        openSource: async (u) => {
+          const source = await server.open(u.user);
+          source.close = async () => {
+            closed.push(u.user);
+          };
+          return source;
+        },
+      }),
+    );
+    await expect(run).rejects.toBe(refused);
+    expect(closed.sort()).toEqual(['alice@example.com', 'bob@example.com']);
   });
 
   it('follows adds, expunges, flag changes, moves, renames, delete+recreate and a new user', async () => {

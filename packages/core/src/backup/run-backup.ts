@@ -11,7 +11,11 @@
  *   'stale' so a partial snapshot never drops a mailbox an earlier snapshot had; a snapshot is
  *   'complete' only if every requested mailbox was captured in this run;
  * - write order: packs → index → checkpoint/snapshot (the repository flushes before both); an
- *   interrupted run writes a checkpoint and no snapshot; checkpoints a snapshot supersedes are deleted.
+ *   interrupted run writes a checkpoint and no snapshot; checkpoints a snapshot supersedes are deleted;
+ * - the first mailboxes (as many as `concurrency`) connect and log in while the repository is still
+ *   opening, locking and loading the previous state (the CLI passes the repository as it opens: key
+ *   derivation and index load overlap the IMAP logins); a login only reads, and no mailbox is planned
+ *   nor anything written before the repository is open, locked and its previous state loaded.
  */
 import { hostname } from 'node:os';
 import { errorText, MailarkError } from '../errors.js';
@@ -24,11 +28,12 @@ import {
   type TenantTree,
 } from '../mail/snapshot.js';
 import { type Reporter, silentReporter } from '../progress.js';
+import type { RepoLock } from '../repo/lock.js';
 import type { Repository } from '../repo/repository.js';
 import { CheckpointWriter, loadPreviousState, type PreviousMailbox } from './backup-checkpoint.js';
 import type { MailboxStats } from './backup-mailbox.js';
 import type { BackupSource } from './backup-source.js';
-import { MailboxRunner } from './mailbox-runner.js';
+import { MailboxRunner, openSource } from './mailbox-runner.js';
 
 export { isTransient } from './mailbox-runner.js';
 
@@ -82,12 +87,30 @@ export interface BackupResult {
   dryRun: boolean;
 }
 
-export async function runBackup(repo: Repository, opts: RunBackupOptions): Promise<BackupResult> {
+/**
+ * Backs up `opts.users` into one snapshot of `repository`. The repository may still be opening (a
+ * promise): the first mailboxes log in meanwhile; if it fails to open, they are logged out and its
+ * error is thrown (a caller that does not await it first must handle its rejection itself).
+ */
+export async function runBackup(
+  repository: Repository | Promise<Repository>,
+  opts: RunBackupOptions,
+): Promise<BackupResult> {
   const users = validateUsers(opts);
   const reporter = opts.reporter ?? silentReporter;
   const dryRun = opts.dryRun ?? false;
   const started = new Date();
-  const lock = await repo.lock('shared', 'mailark backup');
+  const early = new EarlySources(opts, reporter);
+  early.open(users.slice(0, Math.max(1, opts.concurrency ?? 4)));
+  let repo: Repository;
+  let lock: RepoLock;
+  try {
+    repo = await repository;
+    lock = await repo.lock('shared', 'mailark backup');
+  } catch (err) {
+    await early.closeUnused();
+    throw err;
+  }
   try {
     const prev = await loadPreviousState(repo, opts.tenant, reporter);
     const checkpoints = new CheckpointWriter(repo, {
@@ -105,7 +128,7 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
     const run = new MailboxRunner(repo, opts, reporter, checkpoints, progress, users.length);
     const results = new Map<string, { result: MailboxResult; ref?: MailboxRef }>();
     await pool(users, opts.concurrency ?? 4, opts.signal, async (u) => {
-      const r = await run.mailbox(u, prev.mailboxes.get(u.user) ?? {});
+      const r = await run.mailbox(u, prev.mailboxes.get(u.user) ?? {}, early.take(u.user));
       results.set(u.user, r);
     });
     await run.closed(); // every IMAP connection logged out (mailboxes do not wait for their LOGOUT)
@@ -186,7 +209,43 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
     });
     return { snapshotId, snapshot, status, mailboxes, checkpoints: checkpoints.count, dryRun };
   } finally {
+    // An interrupted or failed run may leave early logins its pool never reached.
+    await early.closeUnused();
     await lock.release();
+  }
+}
+
+/**
+ * Sessions opened before the repository is ready, one per mailbox the pool starts first. Each is taken
+ * by its mailbox's first attempt (a failed login counts as that attempt's failure); what is never
+ * taken is logged out by closeUnused().
+ */
+class EarlySources {
+  private readonly sources = new Map<string, Promise<BackupSource>>();
+
+  constructor(
+    private readonly opts: RunBackupOptions,
+    private readonly reporter: Reporter,
+  ) {}
+
+  open(users: readonly BackupUser[]): void {
+    for (const u of users) {
+      const source = openSource(this.opts, this.reporter, u);
+      source.catch(() => {}); // seen by the mailbox that takes it
+      this.sources.set(u.user, source);
+    }
+  }
+
+  take(user: string): Promise<BackupSource> | undefined {
+    const source = this.sources.get(user);
+    this.sources.delete(user);
+    return source;
+  }
+
+  async closeUnused(): Promise<void> {
+    const unused = [...this.sources.values()];
+    this.sources.clear();
+    await Promise.all(unused.map((s) => s.then((source) => source.close()).catch(() => {})));
   }
 }
 
