@@ -167,7 +167,7 @@ describe('runBackup on a fake server', () => {
     ]);
   });
 
-  it('logs the first mailboxes in while the repository opens, and plans none before it is open', async () => {
+  it('logs the first mailboxes in and lists them while the repository opens; plans none before', async () => {
     const { repo, server, opts } = await setup();
     seed(server);
     server.addUser('carol@example.com');
@@ -192,18 +192,38 @@ describe('runBackup on a fake server', () => {
             events.push(`list ${u.user}`);
             return list();
           };
+          const status = source.statusAll.bind(source);
+          source.statusAll = (paths) => {
+            events.push(`status ${u.user}`);
+            return status(paths);
+          };
           return source;
         },
       }),
     );
     await new Promise((r) => setTimeout(r, 20));
-    // Two logins (the concurrency), nothing else, while the repository is not there yet.
-    expect(events).toEqual(['login alice@example.com', 'login bob@example.com']);
+    // Two logins (the concurrency) and their folder lists, nothing else, while the repository opens.
+    expect(events).toEqual([
+      'login alice@example.com',
+      'login bob@example.com',
+      'list alice@example.com',
+      'list bob@example.com',
+    ]);
     open();
     const result = await run;
     expect(result.status).toBe('complete');
-    expect(events.slice(2, 5)).toEqual(['repository open', 'list alice@example.com', 'list bob@example.com']);
-    expect(events.filter((e) => e.startsWith('login'))).toHaveLength(3);
+    expect(events.slice(4, 7)).toEqual([
+      'repository open',
+      'status alice@example.com',
+      'status bob@example.com',
+    ]);
+    // Each mailbox listed once; carol, not started early, logs in when a slot is free.
+    expect(events.filter((e) => e.startsWith('list')).sort()).toEqual([
+      'list alice@example.com',
+      'list bob@example.com',
+      'list carol@example.com',
+    ]);
+    expect(events.indexOf('login carol@example.com')).toBeGreaterThan(events.indexOf('repository open'));
     await expectMatchesServer(repo, server, result, ['alice@example.com', 'bob@example.com']);
   });
 

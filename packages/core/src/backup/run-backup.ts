@@ -12,10 +12,10 @@
  *   'complete' only if every requested mailbox was captured in this run;
  * - write order: packs → index → checkpoint/snapshot (the repository flushes before both); an
  *   interrupted run writes a checkpoint and no snapshot; checkpoints a snapshot supersedes are deleted;
- * - the first mailboxes (as many as `concurrency`) connect and log in while the repository is still
- *   opening, locking and loading the previous state (the CLI passes the repository as it opens: key
- *   derivation and index load overlap the IMAP logins); a login only reads, and no mailbox is planned
- *   nor anything written before the repository is open, locked and its previous state loaded.
+ * - the first mailboxes (as many as `concurrency`) log in and list their folders while the repository
+ *   is still opening, locking and loading the previous state (early-sources.ts; the CLI passes the
+ *   repository as it opens, so key derivation and index load overlap the IMAP round trips); no
+ *   mailbox is planned nor anything written before the repository is open, locked and read.
  */
 import { hostname } from 'node:os';
 import { errorText, MailarkError } from '../errors.js';
@@ -33,7 +33,8 @@ import type { Repository } from '../repo/repository.js';
 import { CheckpointWriter, loadPreviousState, type PreviousMailbox } from './backup-checkpoint.js';
 import type { MailboxStats } from './backup-mailbox.js';
 import type { BackupSource } from './backup-source.js';
-import { MailboxRunner, openSource } from './mailbox-runner.js';
+import { EarlySources } from './early-sources.js';
+import { MailboxRunner } from './mailbox-runner.js';
 
 export { isTransient } from './mailbox-runner.js';
 
@@ -212,40 +213,6 @@ export async function runBackup(
     // An interrupted or failed run may leave early logins its pool never reached.
     await early.closeUnused();
     await lock.release();
-  }
-}
-
-/**
- * Sessions opened before the repository is ready, one per mailbox the pool starts first. Each is taken
- * by its mailbox's first attempt (a failed login counts as that attempt's failure); what is never
- * taken is logged out by closeUnused().
- */
-class EarlySources {
-  private readonly sources = new Map<string, Promise<BackupSource>>();
-
-  constructor(
-    private readonly opts: RunBackupOptions,
-    private readonly reporter: Reporter,
-  ) {}
-
-  open(users: readonly BackupUser[]): void {
-    for (const u of users) {
-      const source = openSource(this.opts, this.reporter, u);
-      source.catch(() => {}); // seen by the mailbox that takes it
-      this.sources.set(u.user, source);
-    }
-  }
-
-  take(user: string): Promise<BackupSource> | undefined {
-    const source = this.sources.get(user);
-    this.sources.delete(user);
-    return source;
-  }
-
-  async closeUnused(): Promise<void> {
-    const unused = [...this.sources.values()];
-    this.sources.clear();
-    await Promise.all(unused.map((s) => s.then((source) => source.close()).catch(() => {})));
   }
 }
 
