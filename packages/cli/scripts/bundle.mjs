@@ -1,6 +1,6 @@
 /**
  * Bundles the built CLI (dist/main.js, from tsc) with @mailark/core and the third-party packages into
- * dist/mailark.js plus lazily loaded chunks (dist/chunks/), which bin/mailark.js runs.
+ * dist/mailark.cjs plus lazily loaded chunks (dist/chunks/), which bin/mailark.js runs.
  *
  * Why: every command starts a process, and Node 20 spends most of a short command's CPU loading
  * ~250 small modules (resolution, stats, package.json reads, one compile per file): the bundle cuts a
@@ -12,8 +12,10 @@
  *   a command loads only what it uses (test/startup-imports.test.ts guards this);
  * - not minified, module paths kept as comments: stack traces (--verbose) stay readable, and the
  *   start-up guard can tell which packages a chunk holds;
- * - dist/mailark.js sits beside main.js, so `new URL('../package.json', import.meta.url)` in main.ts
- *   still finds packages/cli/package.json.
+ * - dist/mailark.cjs sits beside main.js, so `new URL('../package.json', import.meta.url)` in main.ts
+ *   still finds packages/cli/package.json;
+ * - CommonJS, not ESM: Node 20 keeps no code cache, and compiles CommonJS through a step that
+ *   src/compile-cache.ts can feed one (ESM has none); `import.meta.url` becomes the file's URL.
  */
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +27,7 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 // Chunks of an earlier build would pile up (their names carry content hashes).
 await rm(`${dist}chunks`, { recursive: true, force: true });
+await rm(`${dist}mailark.js`, { force: true }); // the ESM bundle of earlier builds
 await build({
   input: { mailark: `${dist}main.js` },
   cwd: root,
@@ -34,9 +37,9 @@ await build({
   external: [/^node:/],
   output: {
     dir: dist,
-    format: 'esm',
-    entryFileNames: '[name].js',
-    chunkFileNames: 'chunks/[name]-[hash].js',
+    format: 'cjs',
+    entryFileNames: '[name].cjs',
+    chunkFileNames: 'chunks/[name]-[hash].cjs',
     sourcemap: false,
     minify: false,
   },
