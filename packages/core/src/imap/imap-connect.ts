@@ -239,9 +239,9 @@ function guardLogin(client: ImapFlow, endpoint: ImapEndpoint): LoginGuard {
   return guard;
 }
 
-type ExecAttribute = { type: string; value: unknown; sensitive?: boolean };
-type ExecOptions = { onPlusTag?: (response: unknown) => Promise<void> } & Record<string, unknown>;
-interface ExecHost {
+export type ExecAttribute = { type: string; value: unknown; sensitive?: boolean };
+export type ExecOptions = { onPlusTag?: (response: unknown) => Promise<void> } & Record<string, unknown>;
+export interface ExecHost {
   exec(command: string, attributes?: ExecAttribute[], options?: ExecOptions): Promise<unknown>;
   write(chunk: string): void;
 }
@@ -253,7 +253,7 @@ interface ExecHost {
  * handler is called up front, with its write captured, and its command sent with the response.
  * Anything but that exact step (another mechanism, a handler that writes nothing) goes as before.
  */
-async function withInitialResponse<T>(c: ExecHost, authenticate: () => Promise<T>): Promise<T> {
+export async function withInitialResponse<T>(c: ExecHost, authenticate: () => Promise<T>): Promise<T> {
   const exec = c.exec;
   const restoreExec = override(c, 'exec');
   c.exec = async function (this: ExecHost, command, attributes, options) {
