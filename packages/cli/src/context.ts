@@ -34,6 +34,8 @@ export interface OpenRepositoryOptions {
    * store's own copies, as restic's check does). Default: the cache, unless --no-cache.
    */
   cache?: boolean;
+  /** Called as the key derivation starts (see core's OpenOptions.onKeyDerivation). */
+  onKeyDerivation?: () => void;
 }
 
 export interface CommandContext {
@@ -153,6 +155,7 @@ export class RunContext implements CommandContext {
     const repo = await Repository.open(store, password, {
       reporter: this.output.progress,
       ...(opts.index === undefined ? {} : { index: opts.index }),
+      ...(opts.onKeyDerivation === undefined ? {} : { onKeyDerivation: opts.onKeyDerivation }),
       ...(opts.cache === false || this.cacheDir === undefined ? {} : { cacheDir: this.cacheDir }),
     });
     this.defer(() => repo.close());

@@ -66,8 +66,18 @@ export const backup = defineCommand({
     }
     const tenant = args.tenant ?? domainOf(users[0]?.user ?? '');
     const endpoint = await endpointFor(args, users, ctx);
-    preloadImap(); // loads while the repository opens (scrypt): ~200 ms less before the first login
-    const repo = await ctx.openRepository();
+    // Not awaited: the first mailboxes log in while the repository opens (key derivation, index);
+    // runBackup awaits it before planning or writing anything, and throws its error if it fails.
+    // IMAP (loading imapflow, ~100 ms of main-thread CPU, then the logins) starts once the key
+    // derivation is on the thread pool: started first, it would hold back the reads before it.
+    let derivingKey = () => {};
+    const keyDerivation = new Promise<void>((resolve) => {
+      derivingKey = resolve;
+    });
+    const repo = ctx.openRepository({ onKeyDerivation: derivingKey });
+    repo.then(derivingKey, derivingKey); // also: a failed open is runBackup's to report
+    await keyDerivation;
+    preloadImap();
     const result = await runBackup(repo, {
       endpoint,
       users,

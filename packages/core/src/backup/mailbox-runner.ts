@@ -48,7 +48,12 @@ export class MailboxRunner {
     private readonly total: number,
   ) {}
 
-  async mailbox(u: BackupUser, prev: PreviousMailbox): Promise<{ result: MailboxResult; ref?: MailboxRef }> {
+  /** `opened`: this mailbox's session, already logging in (runBackup's early logins), for its first attempt. */
+  async mailbox(
+    u: BackupUser,
+    prev: PreviousMailbox,
+    opened?: Promise<BackupSource>,
+  ): Promise<{ result: MailboxResult; ref?: MailboxRef }> {
     const t0 = Date.now();
     const dryRun = this.opts.dryRun ?? false;
     const attempts = Math.max(1, this.opts.retry?.attempts ?? 3);
@@ -96,6 +101,7 @@ export class MailboxRunner {
         else alsoKnown.push(snapTree);
       }
     } catch (err) {
+      if (opened !== undefined) this.closeLater(opened);
       return fail(err);
     }
 
@@ -125,8 +131,10 @@ export class MailboxRunner {
           this.report(u.user);
         },
       });
+      const source = opened ?? openSource(this.opts, this.reporter, u);
+      opened = undefined; // a retry logs in afresh
       try {
-        const tree = await this.withSource(u, (source) => (pass as MailboxPass).run(source));
+        const tree = await this.withSource(source, (s) => (pass as MailboxPass).run(s));
         const ref = dryRun ? undefined : await this.finish(u.user, tree, baseTree);
         this.tick(u.user);
         const s = pass.stats;
@@ -175,27 +183,28 @@ export class MailboxRunner {
     }
   }
 
-  private async withSource<T>(u: BackupUser, f: (s: BackupSource) => Promise<T>): Promise<T> {
-    const open =
-      this.opts.openSource ??
-      ((user, signal) => {
-        // A per-user password means that user logs in as themself, whatever the tenant-wide form.
-        const ep =
-          user.password === undefined ? this.opts.endpoint : { ...this.opts.endpoint, auth: 'user' as const };
-        return openImapBackupSource(ep, user, { signal, reporter: this.reporter });
-      });
-    const source = await open(u, this.opts.signal);
+  private async withSource<T>(
+    opening: Promise<BackupSource>,
+    f: (s: BackupSource) => Promise<T>,
+  ): Promise<T> {
+    const source = await opening;
     try {
       return await f(source);
     } finally {
-      // LOGOUT's round trip is off the mailbox's path: the next mailbox starts while it completes
-      // (closed() waits for them all). Closing is bounded (the session gives up after 5 s).
-      const closing: Promise<void> = source
-        .close()
-        .catch(() => {})
-        .finally(() => this.closing.delete(closing));
-      this.closing.add(closing);
+      this.closeLater(opening);
     }
+  }
+
+  /**
+   * LOGOUT's round trip is off the mailbox's path: the next mailbox starts while it completes
+   * (closed() waits for them all). Closing is bounded (the session gives up after 5 s).
+   */
+  private closeLater(opening: Promise<BackupSource>): void {
+    const closing: Promise<void> = opening
+      .then((source) => source.close())
+      .catch(() => {})
+      .finally(() => this.closing.delete(closing));
+    this.closing.add(closing);
   }
 
   /** Resolves when every connection this runner opened is closed (LOGOUT answered or given up). */
@@ -276,6 +285,18 @@ export class MailboxRunner {
       current,
     });
   }
+}
+
+/** Opens one mailbox's source: opts.openSource (tests), else an IMAP session on opts.endpoint. */
+export async function openSource(
+  opts: RunBackupOptions,
+  reporter: Reporter,
+  u: BackupUser,
+): Promise<BackupSource> {
+  if (opts.openSource !== undefined) return opts.openSource(u, opts.signal);
+  // A per-user password means that user logs in as themself, whatever the tenant-wide form.
+  const ep = u.password === undefined ? opts.endpoint : { ...opts.endpoint, auth: 'user' as const };
+  return openImapBackupSource(ep, u, { signal: opts.signal, reporter });
 }
 
 function errorCode(err: unknown): string {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { MailarkError } from '../errors.js';
 import { parseImapEndpoint } from '../imap/imap-endpoint.js';
 import type { MailboxTree, Snapshot } from '../mail/snapshot.js';
 import { loadTenantTree, readMessageBytes, walkMessages } from '../mail/snapshot-tree.js';
@@ -164,6 +165,87 @@ describe('runBackup on a fake server', () => {
       'closed alice@example.com',
       'closed bob@example.com',
     ]);
+  });
+
+  it('logs the first mailboxes in and lists them while the repository opens; plans none before', async () => {
+    const { repo, server, opts } = await setup();
+    seed(server);
+    server.addUser('carol@example.com');
+    const events: string[] = [];
+    let open!: () => void;
+    const opening = new Promise<Repository>((resolve) => {
+      open = () => {
+        events.push('repository open');
+        resolve(repo);
+      };
+    });
+    const run = runBackup(
+      opening,
+      opts({
+        concurrency: 2,
+        users: [{ user: 'alice@example.com' }, { user: 'bob@example.com' }, { user: 'carol@example.com' }],
+        openSource: async (u) => {
+          events.push(`login ${u.user}`);
+          const source = await server.open(u.user);
+          const list = source.listFolders.bind(source);
+          source.listFolders = () => {
+            events.push(`list ${u.user}`);
+            return list();
+          };
+          const status = source.statusAll.bind(source);
+          source.statusAll = (paths) => {
+            events.push(`status ${u.user}`);
+            return status(paths);
+          };
+          return source;
+        },
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    // Two logins (the concurrency) and their folder lists, nothing else, while the repository opens.
+    expect(events).toEqual([
+      'login alice@example.com',
+      'login bob@example.com',
+      'list alice@example.com',
+      'list bob@example.com',
+    ]);
+    open();
+    const result = await run;
+    expect(result.status).toBe('complete');
+    expect(events.slice(4, 7)).toEqual([
+      'repository open',
+      'status alice@example.com',
+      'status bob@example.com',
+    ]);
+    // Each mailbox listed once; carol, not started early, logs in when a slot is free.
+    expect(events.filter((e) => e.startsWith('list')).sort()).toEqual([
+      'list alice@example.com',
+      'list bob@example.com',
+      'list carol@example.com',
+    ]);
+    expect(events.indexOf('login carol@example.com')).toBeGreaterThan(events.indexOf('repository open'));
+    await expectMatchesServer(repo, server, result, ['alice@example.com', 'bob@example.com']);
+  });
+
+  it('a repository that fails to open: its error, and the early logins logged out', async () => {
+    const { server, opts } = await setup();
+    seed(server);
+    const closed: string[] = [];
+    const refused = new MailarkError('WRONG_PASSWORD', 'wrong password');
+    const run = runBackup(
+      new Promise<Repository>((_resolve, reject) => setTimeout(() => reject(refused), 10)),
+      opts({
+        openSource: async (u) => {
+          const source = await server.open(u.user);
+          source.close = async () => {
+            closed.push(u.user);
+          };
+          return source;
+        },
+      }),
+    );
+    await expect(run).rejects.toBe(refused);
+    expect(closed.sort()).toEqual(['alice@example.com', 'bob@example.com']);
   });
 
   it('follows adds, expunges, flag changes, moves, renames, delete+recreate and a new user', async () => {

@@ -11,7 +11,11 @@
  *   'stale' so a partial snapshot never drops a mailbox an earlier snapshot had; a snapshot is
  *   'complete' only if every requested mailbox was captured in this run;
  * - write order: packs → index → checkpoint/snapshot (the repository flushes before both); an
- *   interrupted run writes a checkpoint and no snapshot; checkpoints a snapshot supersedes are deleted.
+ *   interrupted run writes a checkpoint and no snapshot; checkpoints a snapshot supersedes are deleted;
+ * - the first mailboxes (as many as `concurrency`) log in and list their folders while the repository
+ *   is still opening, locking and loading the previous state (early-sources.ts; the CLI passes the
+ *   repository as it opens, so key derivation and index load overlap the IMAP round trips); no
+ *   mailbox is planned nor anything written before the repository is open, locked and read.
  */
 import { hostname } from 'node:os';
 import { errorText, MailarkError } from '../errors.js';
@@ -24,10 +28,12 @@ import {
   type TenantTree,
 } from '../mail/snapshot.js';
 import { type Reporter, silentReporter } from '../progress.js';
+import type { RepoLock } from '../repo/lock.js';
 import type { Repository } from '../repo/repository.js';
 import { CheckpointWriter, loadPreviousState, type PreviousMailbox } from './backup-checkpoint.js';
 import type { MailboxStats } from './backup-mailbox.js';
 import type { BackupSource } from './backup-source.js';
+import { EarlySources } from './early-sources.js';
 import { MailboxRunner } from './mailbox-runner.js';
 
 export { isTransient } from './mailbox-runner.js';
@@ -82,12 +88,30 @@ export interface BackupResult {
   dryRun: boolean;
 }
 
-export async function runBackup(repo: Repository, opts: RunBackupOptions): Promise<BackupResult> {
+/**
+ * Backs up `opts.users` into one snapshot of `repository`. The repository may still be opening (a
+ * promise): the first mailboxes log in meanwhile; if it fails to open, they are logged out and its
+ * error is thrown (a caller that does not await it first must handle its rejection itself).
+ */
+export async function runBackup(
+  repository: Repository | Promise<Repository>,
+  opts: RunBackupOptions,
+): Promise<BackupResult> {
   const users = validateUsers(opts);
   const reporter = opts.reporter ?? silentReporter;
   const dryRun = opts.dryRun ?? false;
   const started = new Date();
-  const lock = await repo.lock('shared', 'mailark backup');
+  const early = new EarlySources(opts, reporter);
+  early.open(users.slice(0, Math.max(1, opts.concurrency ?? 4)));
+  let repo: Repository;
+  let lock: RepoLock;
+  try {
+    repo = await repository;
+    lock = await repo.lock('shared', 'mailark backup');
+  } catch (err) {
+    await early.closeUnused();
+    throw err;
+  }
   try {
     const prev = await loadPreviousState(repo, opts.tenant, reporter);
     const checkpoints = new CheckpointWriter(repo, {
@@ -105,7 +129,7 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
     const run = new MailboxRunner(repo, opts, reporter, checkpoints, progress, users.length);
     const results = new Map<string, { result: MailboxResult; ref?: MailboxRef }>();
     await pool(users, opts.concurrency ?? 4, opts.signal, async (u) => {
-      const r = await run.mailbox(u, prev.mailboxes.get(u.user) ?? {});
+      const r = await run.mailbox(u, prev.mailboxes.get(u.user) ?? {}, early.take(u.user));
       results.set(u.user, r);
     });
     await run.closed(); // every IMAP connection logged out (mailboxes do not wait for their LOGOUT)
@@ -186,6 +210,8 @@ export async function runBackup(repo: Repository, opts: RunBackupOptions): Promi
     });
     return { snapshotId, snapshot, status, mailboxes, checkpoints: checkpoints.count, dryRun };
   } finally {
+    // An interrupted or failed run may leave early logins its pool never reached.
+    await early.closeUnused();
     await lock.release();
   }
 }

@@ -229,11 +229,74 @@ function guardLogin(client: ImapFlow, endpoint: ImapEndpoint): LoginGuard {
     // session's user (checkServerIdentity), so the first one is a round trip for nothing: answering
     // it with nothing here makes imapflow ask once, after login.
     if (command === 'ID' && !this.authenticated) return undefined;
-    const result = await run.call(this, command, ...args);
+    const result =
+      command === 'AUTHENTICATE' && this.capabilities.has('SASL-IR')
+        ? await withInitialResponse(this as unknown as ExecHost, () => run.call(this, command, ...args))
+        : await run.call(this, command, ...args);
     if (command === 'AUTHENTICATE' || command === 'LOGIN') guard.identity = result;
     return result;
   };
   return guard;
+}
+
+export type ExecAttribute = { type: string; value: unknown; sensitive?: boolean };
+export type ExecOptions = { onPlusTag?: (response: unknown) => Promise<void> } & Record<string, unknown>;
+export interface ExecHost {
+  exec(command: string, attributes?: ExecAttribute[], options?: ExecOptions): Promise<unknown>;
+  write(chunk: string): void;
+}
+
+/**
+ * SASL-IR (RFC 4959): where the server offers it, AUTHENTICATE PLAIN carries its response on the
+ * command line, one round trip instead of two (imapflow always waits for the server's empty "+"
+ * first). imapflow's own PLAIN step still builds the response and shapes any failure: its "+"
+ * handler is called up front, with its write captured, and its command sent with the response.
+ * Anything but that exact step (another mechanism, a handler that writes nothing) goes as before.
+ */
+export async function withInitialResponse<T>(c: ExecHost, authenticate: () => Promise<T>): Promise<T> {
+  const exec = c.exec;
+  const restoreExec = override(c, 'exec');
+  c.exec = async function (this: ExecHost, command, attributes, options) {
+    const onPlusTag = options?.onPlusTag;
+    const plain =
+      command === 'AUTHENTICATE' &&
+      attributes?.length === 1 &&
+      attributes[0]?.type === 'ATOM' &&
+      attributes[0].value === 'PLAIN' &&
+      onPlusTag !== undefined;
+    if (!plain) return exec.call(this, command, attributes, options);
+    let response: string | undefined;
+    const restoreWrite = override(this, 'write');
+    this.write = (chunk: string) => {
+      response = chunk;
+    };
+    try {
+      await onPlusTag({});
+    } finally {
+      restoreWrite();
+    }
+    if (typeof response !== 'string' || response === '') return exec.call(this, command, attributes, options);
+    return exec.call(this, command, [...attributes, { type: 'ATOM', value: response, sensitive: true }], {
+      ...options,
+      // The response is sent: a "+" now is no request for it. "*" cancels (RFC 3501 §6.2.2), and
+      // the server fails the command, which imapflow reports as it would any refusal.
+      onPlusTag: async () => this.write('*'),
+    });
+  };
+  try {
+    return await authenticate();
+  } finally {
+    restoreExec();
+  }
+}
+
+/** Lets `key` be replaced on `obj`; the function returned puts back exactly what was there. */
+function override<K extends keyof ExecHost>(obj: ExecHost, key: K): () => void {
+  const own = Object.getOwnPropertyDescriptor(obj, key);
+  return () => {
+    if (own === undefined) delete (obj as Partial<ExecHost>)[key];
+    else Object.defineProperty(obj, key, own);
+  };
 }
 
 function checkLoginIdentity(guard: LoginGuard, endpoint: ImapEndpoint, user: string): IdentityProof {

@@ -57,6 +57,7 @@ export async function removeKey(store: ObjectStore, id: string, currentId: strin
 export async function findKey(
   store: ObjectStore,
   password: string,
+  onKeyDerivation?: () => void,
 ): Promise<{ id: string; master: MasterKey }> {
   const damaged: MailarkError[] = [];
   let unsupported: MailarkError | undefined;
@@ -76,7 +77,9 @@ export async function findKey(
       continue;
     }
     readable++;
-    const master = await unwrapKeyFile(file, password);
+    const unwrapping = unwrapKeyFile(file, password); // scrypt is on the thread pool once this returns
+    if (readable === 1) onKeyDerivation?.();
+    const master = await unwrapping;
     if (master !== undefined) return { id, master };
   }
   // Only newer-format keys (and maybe damaged ones): this mailark is too old, not the password wrong.

@@ -207,6 +207,25 @@ describe('Repository basics', () => {
 });
 
 describe('Repository keys', () => {
+  it('says once that the key derivation is under way, whichever key opens, before the open ends', async () => {
+    const store = new MemoryStore();
+    const repo = await Repository.init(store, PW, { kdf: FAST });
+    await repo.addKey('second password', { kdf: FAST });
+    for (const password of [PW, 'second password', 'wrong']) {
+      const events: string[] = [];
+      const opening = Repository.open(store, password, { onKeyDerivation: () => events.push('deriving') });
+      const outcome = await opening.then(
+        () => 'opened',
+        (err: unknown) => (isMailarkError(err) ? err.code : String(err)),
+      );
+      events.push(outcome);
+      expect(events, password).toEqual(['deriving', password === 'wrong' ? 'WRONG_PASSWORD' : 'opened']);
+    }
+    expect(await codeOf(Repository.open(new MemoryStore(), PW, { onKeyDerivation: () => {} }))).toBe(
+      'NO_REPOSITORY',
+    );
+  });
+
   it('adds a second password, opens with either, removes one', async () => {
     const store = new MemoryStore();
     const repo = await Repository.init(store, PW, { kdf: FAST });

@@ -85,6 +85,12 @@ export interface OpenOptions {
    * `<cacheDir>/<repository id>/` and read from there on later opens. Absent: no cache.
    */
   cacheDir?: string;
+  /**
+   * Called once, as the password's key derivation starts (scrypt: ~100 ms on the thread pool, the
+   * main thread idle). A caller with CPU work of its own (loading a library) starts it then, so that
+   * work does not hold back the reads before the derivation (measured: ~0.2 s later index load).
+   */
+  onKeyDerivation?: () => void;
 }
 
 /** Index objects load this many at a time: enough to hide S3 latency, few enough for memory. */
@@ -172,7 +178,7 @@ export class Repository implements TreeWriter, LockStore {
         cause: err,
       });
     }
-    const { id, master } = await findKey(store, password);
+    const { id, master } = await findKey(store, password, opts.onKeyDerivation);
     const config = openConfig(master.encKey, sealedConfig, store.location);
     // The store may now rely on what init proved (S3: If-None-Match instead of HEAD-then-PUT).
     applyCapabilities(store, config.capabilities);
