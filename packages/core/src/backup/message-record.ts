@@ -14,7 +14,10 @@
  *   header blob is cut and the whole message goes through the chunker, so no blob exceeds max(chunk,
  *   MAX_HEADER_BYTES);
  * - streaming: pieces are written as they arrive and memory stays bounded by the header cap plus one
- *   chunk, whatever the message size; no byte is copied unless a chunk spans two pieces.
+ *   chunk, whatever the message size, plus the pieces in flight; no byte is copied unless a chunk spans
+ *   two pieces (and, on a worker, the one copy that sends it there);
+ * - the same blobs wherever the work is done: on a seal pool worker (repository.cutMessage) or on the
+ *   caller's thread, the same code cuts, and the ids come back in message order.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { BlobId } from '../mail/snapshot.js';

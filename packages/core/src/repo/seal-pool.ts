@@ -83,7 +83,8 @@ let nextStream = 0;
 
 /**
  * Worker threads: by default one per core beyond the first, at most 2 (the main thread and the IMAP
- * server need the rest). 0 does everything on the caller's thread. Takes effect before first use.
+ * server need the rest; on 2 cores a second worker cost ~1 s more CPU per 500 MB for the same
+ * main-thread time). 0 does everything on the caller's thread. Takes effect before first use.
  */
 export function setSealThreads(n: number): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`seal threads must be an integer >= 0, got ${n}`);
@@ -217,11 +218,7 @@ function refOf(value: Uint8Array | Gear): Ref {
 
 function ensurePool(): PoolWorker[] {
   if (workers !== undefined) return workers;
-  const n =
-    threads ??
-    (process.env.MAILARK_SEAL_THREADS !== undefined
-      ? Number(process.env.MAILARK_SEAL_THREADS)
-      : Math.min(2, Math.max(0, availableParallelism() - 1)));
+  const n = threads ?? Math.min(2, Math.max(0, availableParallelism() - 1));
   workers = [];
   for (let i = 0; i < n; i++) {
     try {
