@@ -10,7 +10,7 @@
  * A failed pack write is sticky: blobs already reported as added would be missing, so every later
  * add() and flush() rethrows the failure and no snapshot can be written on top of it.
  */
-import { webcrypto } from 'node:crypto';
+import { sha256Hex } from './crypto.js';
 import { type BlobType, encodePackTail, type PackEntry } from './pack.js';
 
 /** A blob that is not yet readable from the store: in an open pack or in one being written. */
@@ -121,14 +121,10 @@ export class Packer {
     reserve(pack, tail.byteLength, this.packSize + SLACK);
     pack.buf.set(tail, pack.size);
     const bytes = pack.buf.subarray(0, pack.size + tail.byteLength);
-    // The pack's name, hashed on libuv's thread pool (WebCrypto digest), not on the thread that
-    // parses IMAP: 16 MiB took it ~40 ms per pack. Only its copy of the bytes is made here.
-    const hashing = webcrypto.subtle.digest('SHA-256', bytes);
-    hashing.catch(() => {});
+    const packId = sha256Hex(bytes);
     this.unwritten++;
     const write = this.chain.then(async () => {
       this.assertHealthy();
-      const packId = Buffer.from(await hashing).toString('hex');
       await this.sink.writePack(packId, bytes);
       this.sink.packWritten(packId, pack.entries);
     });
