@@ -457,15 +457,19 @@ const NOTHING = new Uint8Array(0);
 
 /** Buffers lent to workers and given back, for the next jobs. */
 const spareBuffers: ArrayBuffer[] = [];
-/** Enough for the jobs in flight at once (an input and an output each); more would only stay resident. */
-const KEEP_BUFFERS = 4;
+/**
+ * Enough for the jobs in flight at once (MAX_IN_FLIGHT per worker: a cut's input, a seal's input and
+ * output); more would only stay resident.
+ */
+const KEEP_BUFFERS = 6;
 /** Size of a lent buffer: a full job and the blob that overflows it. */
 const LENT_BYTES = JOB_BYTES + 128 * 1024;
 
 function borrow(size: number): ArrayBuffer {
   const i = spareBuffers.findIndex((b) => b.byteLength >= size);
   if (i >= 0) return spareBuffers.splice(i, 1)[0] as ArrayBuffer;
-  return new ArrayBuffer(Math.max(size, LENT_BYTES));
+  // Not zero-filled: every byte a worker reads is written first (inputs), or written by it (outputs).
+  return Buffer.allocUnsafeSlow(Math.max(size, LENT_BYTES)).buffer;
 }
 
 function giveBack(buffer: ArrayBuffer | undefined): void {
