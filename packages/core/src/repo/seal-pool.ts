@@ -38,10 +38,7 @@ const JOB_BYTES = 1024 * 1024;
 const MAX_IN_FLIGHT = 2;
 
 interface SealItem {
-  key: Uint8Array;
   aad: Uint8Array;
-  /** The bytes until they are copied into a job: then dropped, so the message they came from can go. */
-  plain: Uint8Array;
   length: number;
   land: (sealed: Uint8Array) => void;
   resolve: () => void;
@@ -75,8 +72,17 @@ interface PoolWorker {
 
 let threads: number | undefined;
 let workers: PoolWorker[] | undefined;
-let queued: SealItem[] = [];
-let queuedBytes = 0;
+/**
+ * The seal job being filled. Plaintexts are copied into its input as they come, not when it leaves:
+ * a job may wait for a busy worker, and must not hold the messages it was cut from meanwhile.
+ */
+interface FillingJob {
+  key: Uint8Array;
+  items: SealItem[];
+  input: Uint8Array<ArrayBuffer>;
+  bytes: number;
+}
+let filling: FillingJob | undefined;
 let scheduled = false;
 let nextJob = 0;
 let nextStream = 0;
@@ -123,11 +129,17 @@ export function sealBlobAsync(
     }
   }
   return new Promise((resolve, reject) => {
-    queued.push({ key, aad: blobAad(type, id), plain, length: plain.byteLength, land, resolve, reject });
-    queuedBytes += plain.byteLength;
+    const length = plain.byteLength;
+    // One key per job (several repositories may share the process, as in tests).
+    if (filling !== undefined && (filling.key !== key || filling.bytes + length > filling.input.byteLength))
+      sendFilling(true);
+    filling ??= { key, items: [], input: new Uint8Array(borrow(Math.max(length, JOB_BYTES))), bytes: 0 };
+    filling.input.set(plain, filling.bytes);
+    filling.bytes += length;
+    filling.items.push({ aad: blobAad(type, id), length, land, resolve, reject });
     // A full job goes out at once; the rest when this turn of the event loop is done, so that the
     // blobs of everything processed in it (a fetch batch's messages) share a few worker messages.
-    if (queuedBytes >= JOB_BYTES) dispatchSeals();
+    if (filling.bytes >= JOB_BYTES) sendFilling(true);
     else schedule();
   });
 }
@@ -266,7 +278,7 @@ function startWorker(): PoolWorker {
       if (pw.jobs.size === 0) worker.unref();
       giveBack(msg.input);
       // Work that waited for this worker to be less busy goes now (after this answer's consequences).
-      if (pw.cuts.length > 0 || queued.length > 0) schedule();
+      if (pw.cuts.length > 0 || filling !== undefined) schedule();
       if (msg.error !== undefined) {
         const err = new Error(`seal pool worker failed: ${msg.error}`);
         for (const it of job.kind === 'seal' ? job.items : job.cuts) it.reject(err);
@@ -294,7 +306,7 @@ function startWorker(): PoolWorker {
     pw.cuts = [];
     pw.cutBytes = 0;
     // Seals waiting for a worker go to another one, or run on the caller's thread.
-    if (queued.length > 0) schedule();
+    if (filling !== undefined) schedule();
   };
   worker.on('error', fail);
   worker.on('exit', (code) => fail(new Error(`seal pool worker exited with code ${code}`)));
@@ -333,7 +345,7 @@ function pump(): void {
   scheduled = false;
   // Cuts first: their answers lead to seals, and a worker answers in order.
   for (const pw of workers ?? []) if (pw.cuts.length > 0 && pw.jobs.size < MAX_IN_FLIGHT) sendCuts(pw);
-  if (queued.length > 0) dispatchSeals();
+  if (filling !== undefined) sendFilling(false);
 }
 
 function sendCuts(pw: PoolWorker): void {
@@ -368,33 +380,13 @@ function sendCuts(pw: PoolWorker): void {
 }
 
 /**
- * Sends the queued seals as jobs: full ones at once, a partial one only to a worker that is not too
- * busy (else it waits for an answer, and grows meanwhile).
+ * Sends the seal job being filled to the least loaded worker: when `full`, to any; else only to one
+ * that is not too busy (or it waits for an answer, and grows meanwhile). With no worker left, seals
+ * on this thread.
  */
-function dispatchSeals(): void {
-  const items = queued;
-  queued = [];
-  queuedBytes = 0;
-  let job: SealItem[] = [];
-  let bytes = 0;
-  for (const it of items) {
-    // One key per job (several repositories may share the process, as in tests).
-    if (job.length > 0 && (bytes >= JOB_BYTES || job[0]?.key !== it.key)) {
-      sendSeals(job, true);
-      job = [];
-      bytes = 0;
-    }
-    job.push(it);
-    bytes += it.length;
-  }
-  if (job.length > 0 && !sendSeals(job, bytes >= JOB_BYTES)) {
-    queued = job;
-    queuedBytes = bytes;
-  }
-}
-
-/** Sends a seal job to the least loaded worker (any, if `full`); false when none could take it. */
-function sendSeals(items: SealItem[], full: boolean): boolean {
+function sendFilling(full: boolean): void {
+  const job = filling;
+  if (job === undefined) return;
   const pool = workers ?? [];
   // The least loaded worker: jobs differ a lot in size (a header vs a 1 MiB run of chunks).
   let target: PoolWorker | undefined;
@@ -402,39 +394,34 @@ function sendSeals(items: SealItem[], full: boolean): boolean {
     if (!full && w.jobs.size >= MAX_IN_FLIGHT) continue;
     if (target === undefined || w.pendingBytes < target.pendingBytes) target = w;
   }
-  if (target === undefined && pool.length > 0) return false;
+  if (target === undefined && pool.length > 0) return;
+  filling = undefined;
+  const { items, input, bytes: size } = job;
   if (target === undefined) {
+    let off = 0;
     for (const it of items) {
       try {
-        it.land(seal(it.key, compress(it.plain), it.aad));
+        it.land(seal(job.key, compress(input.subarray(off, off + it.length)), it.aad));
         it.resolve();
       } catch (err) {
         it.reject(err);
       }
+      off += it.length;
     }
-    return true;
+    giveBack(input.buffer);
+    return;
   }
-  // Inputs, and aads, are views into larger buffers (whole IMAP batches, Node's shared 8 KiB pool):
-  // postMessage would clone each underlying buffer whole. Copy them into one buffer each and transfer.
+  // Aads are views into Node's shared 8 KiB pool: postMessage would clone it whole. One buffer, moved.
   // The input and output buffers are borrowed from a few kept for that: allocating and freeing ~1 MiB
   // twice per job made the allocator hold tens of MiB it could not return.
-  let size = 0;
   let aadSize = 0;
-  for (const it of items) {
-    size += it.length;
-    aadSize += it.aad.byteLength;
-  }
-  const input = new Uint8Array(borrow(size), 0, size);
+  for (const it of items) aadSize += it.aad.byteLength;
   const lengths: number[] = [];
   const aads = new Uint8Array(aadSize);
   const aadLengths: number[] = [];
-  let off = 0;
   let aadOff = 0;
   for (const it of items) {
-    input.set(it.plain, off);
-    off += it.length;
     lengths.push(it.length);
-    it.plain = NOTHING;
     aads.set(it.aad, aadOff);
     aadOff += it.aad.byteLength;
     aadLengths.push(it.aad.byteLength);
@@ -443,14 +430,13 @@ function sendSeals(items: SealItem[], full: boolean): boolean {
   target.jobs.set(id, { kind: 'seal', items, bytes: size });
   target.pendingBytes += size;
   target.worker.ref();
-  const key = Uint8Array.from(items[0]?.key ?? []);
+  const key = Uint8Array.from(job.key);
   // Room for every blob stored raw: format byte, nonce and tag on top of its bytes.
   const output = borrow(size + items.length * (1 + SEAL_OVERHEAD));
   target.worker.postMessage(
     { kind: 'seal', id, key, input: input.buffer, lengths, aads: aads.buffer, aadLengths, output },
     [input.buffer, aads.buffer, output],
   );
-  return true;
 }
 
 const NOTHING = new Uint8Array(0);
