@@ -287,6 +287,8 @@ export class MailboxPass {
         }
       }
     })();
+    // A body that could not be read to its end is never finished: free what its stream holds.
+    consumed.catch(() => writer.abort());
     // Metadata only: the body (a buffer of the IMAP batch) must be free to go once its blobs are
     // handed to the seal pool, not held until they are stored.
     const { body: _body, ...meta } = msg;

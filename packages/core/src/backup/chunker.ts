@@ -21,8 +21,8 @@ export interface ChunkerParams {
   seed: string;
 }
 
-/** The chunker's fixed parts, derived once per repository. */
-interface Gear {
+/** The chunker's fixed parts, derived once per repository (plain data: it is sent to the seal pool's workers). */
+export interface Gear {
   /** Signed 32-bit words: the hash stays in int32 arithmetic (only its top bits are ever tested). */
   table: Int32Array;
   min: number;
@@ -35,7 +35,8 @@ interface Gear {
 
 const gearCache = new Map<string, Gear>();
 
-function gearFor(p: ChunkerParams): Gear {
+/** The gear table and masks for these settings (cached); TypeError when the settings are invalid. */
+export function chunkerGear(p: ChunkerParams): Gear {
   const key = `${p.seed}/${p.min}/${p.avg}/${p.max}`;
   const cached = gearCache.get(key);
   if (cached !== undefined) return cached;
@@ -73,23 +74,24 @@ function gearFor(p: ChunkerParams): Gear {
 }
 
 /**
- * A streaming chunker. push() returns the chunks completed by the new bytes; finish() returns the last,
- * possibly short, chunk. One instance chunks one stream.
+ * A streaming chunker over a derived gear. push() returns the chunks completed by the new bytes;
+ * finish() returns the last, possibly short, chunk. One instance chunks one stream.
  *
  * No copies where none are needed: a chunk that lies within one pushed piece is a view of it (mail
  * arrives as whole messages, so that is almost every chunk); only a chunk spanning pieces is joined
- * into a new buffer. So pushed bytes must not change while the chunks cut from them are in use.
+ * into a new buffer. So pushed bytes must not change while the chunks cut from them are in use, or
+ * until detach() copied what the chunker holds of them.
+ *
+ * Self-contained on purpose (no imports, no module-level names): the seal pool's workers run this very
+ * class, from its source text, so chunks cut there are those cut here, by construction.
  */
-export class Chunker {
-  private readonly g: Gear;
+export class GearChunker {
   /** Bytes of the current chunk seen in earlier pieces (views, not copies), and their total length. */
   private held: Uint8Array[] = [];
   private heldLen = 0;
   private hash = 0;
 
-  constructor(params: ChunkerParams) {
-    this.g = gearFor(params);
-  }
+  constructor(private readonly g: Gear) {}
 
   push(data: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
@@ -110,6 +112,18 @@ export class Chunker {
   /** The last chunk (shorter than `min` only if the whole stream was), or undefined if nothing is left. */
   finish(): Uint8Array | undefined {
     return this.heldLen === 0 ? undefined : this.take(new Uint8Array(0));
+  }
+
+  /** Copies the bytes held for the current chunk, so the pieces they came from may change or go. */
+  detach(): void {
+    if (this.held.length === 0) return;
+    const copy = new Uint8Array(this.heldLen);
+    let p = 0;
+    for (const part of this.held) {
+      copy.set(part, p);
+      p += part.length;
+    }
+    this.held = [copy];
   }
 
   /**
@@ -161,6 +175,13 @@ export class Chunker {
     }
     chunk.set(tail, p);
     return chunk;
+  }
+}
+
+/** A streaming chunker with the repository's chunker settings (see GearChunker). */
+export class Chunker extends GearChunker {
+  constructor(params: ChunkerParams) {
+    super(chunkerGear(params));
   }
 }
 

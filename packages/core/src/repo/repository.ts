@@ -10,6 +10,8 @@
  * - a blob is stored once per repository (keyed id), and read back with one ranged GET of its pack.
  */
 import * as path from 'node:path';
+import type { ChunkerParams } from '../backup/chunker.js';
+import type { RemoteCut } from '../backup/message-record.js';
 import { isMailarkError, MailarkError } from '../errors.js';
 import { type BlobId, canonicalJson, type Snapshot } from '../mail/snapshot.js';
 import type { TreeWriter } from '../mail/snapshot-tree.js';
@@ -58,7 +60,7 @@ import { Packer } from './packer.js';
 import { type RepackResult, repackPacks } from './repack.js';
 import { DEFAULT_PACK_SIZE, newConfig, openConfig, type RepoConfig, sealConfig } from './repo-config.js';
 import { resolveSnapshotRef } from './resolve-snapshot.js';
-import { sealBlobAsync } from './seal-pool.js';
+import { openCutStream, sealBlobAsync } from './seal-pool.js';
 
 export type { RepoLock } from './lock.js';
 export type { RepackResult } from './repack.js';
@@ -203,21 +205,34 @@ export class Repository implements TreeWriter, LockStore {
    * Stores a blob once. Compression and sealing run on the seal pool's threads, so several saves may
    * be in flight at once (a message's chunks are saved together); a save of a blob already in flight
    * waits for that one and reports added=false. Either way, once it resolves the blob is in the packer.
+   * `id`, when given, must be blobId(plain), computed elsewhere (cutMessage's worker): it is trusted.
    */
-  saveBlob(type: BlobType, plain: Uint8Array): Promise<{ id: BlobId; added: boolean; storedBytes: number }> {
+  saveBlob(
+    type: BlobType,
+    plain: Uint8Array,
+    id?: BlobId,
+  ): Promise<{ id: BlobId; added: boolean; storedBytes: number }> {
     try {
       this.packer.assertHealthy();
       // Packs waiting to be written hold memory: wait for the store before sealing more.
       const backlog = this.packer.ready();
-      if (backlog !== undefined) return backlog.then(() => this.saveBlob(type, plain));
-      const id = this.blobId(plain);
-      if (this.hasBlob(id)) return Promise.resolve({ id, added: false, storedBytes: 0 });
-      const inFlight = this.sealing.get(id);
-      if (inFlight !== undefined) return inFlight.then(() => ({ id, added: false, storedBytes: 0 }));
-      return this.sealNew(type, id, plain);
+      if (backlog !== undefined) return backlog.then(() => this.saveBlob(type, plain, id));
+      const blobId = id ?? this.blobId(plain);
+      if (this.hasBlob(blobId)) return Promise.resolve({ id: blobId, added: false, storedBytes: 0 });
+      const inFlight = this.sealing.get(blobId);
+      if (inFlight !== undefined) return inFlight.then(() => ({ id: blobId, added: false, storedBytes: 0 }));
+      return this.sealNew(type, blobId, plain);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * A message hashed, cut and given blob ids under this repository's id key on a seal pool worker (see
+   * message-record.ts); undefined when the pool has no worker.
+   */
+  cutMessage(chunker: ChunkerParams): RemoteCut | undefined {
+    return openCutStream(this.master.idKey, chunker);
   }
 
   /**
