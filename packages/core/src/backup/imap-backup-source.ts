@@ -22,7 +22,11 @@ export interface ImapBackupSourceOptions {
  * collections and waited in old space for a full GC, ~60 MiB of dead mail at a time (measured). One
  * more round trip per MiB, fetched ahead, costs nothing next to its transfer.
  */
-const BACKUP_FETCH_PLAN: FetchPlanOptions = { chunkBytes: 1024 * 1024, batchBytes: 1024 * 1024 };
+const BACKUP_FETCH_PLAN: FetchPlanOptions = {
+  largeBytes: 1024 * 1024,
+  chunkBytes: 1024 * 1024,
+  batchBytes: 1024 * 1024,
+};
 
 /** Logs in as `user` (admin login per endpoint.auth, or the user's own password) and wraps the session. */
 export async function openImapBackupSource(

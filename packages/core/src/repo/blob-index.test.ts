@@ -87,7 +87,7 @@ describe('BlobIndex and index objects', () => {
     expect(index.size).toBe(4);
   });
 
-  it('data entries loaded but not yet keyed are found exactly, first copy first, and listed in load order', () => {
+  it('entries loaded from index objects are found exactly, first copy first, and listed in load order', () => {
     // Two index objects; one data blob sits in a pack of each (a re-saved blob), one pack is in both.
     const shared = entries(1)[0] as PackEntry;
     const data = { ...shared, type: 'data' as const };
@@ -110,7 +110,7 @@ describe('BlobIndex and index objects', () => {
       ...[...a].flatMap(([pack, list]) => list.map((e) => ({ ...e, pack }))),
       ...(b.get(p3) as PackEntry[]).map((e) => ({ ...e, pack: p3 })),
     ];
-    // Looked up one by one (searched, then keyed once the lookups add up), in a shuffled order.
+    // Looked up one by one, in a shuffled order.
     const index = load();
     const shuffled = [...expected].sort(() => Math.random() - 0.5);
     for (const e of shuffled) {
@@ -140,7 +140,7 @@ describe('BlobIndex and index objects', () => {
     expect(index.has('not an id')).toBe(false);
   });
 
-  it('an entry added after loading does not hide an older copy not yet keyed', () => {
+  it('an entry added after loading does not hide an older copy', () => {
     const list = entries(5).map((e) => ({ ...e, type: 'data' as const }));
     const pack = hex();
     const index = new BlobIndex();
@@ -149,5 +149,34 @@ describe('BlobIndex and index objects', () => {
     index.add({ ...e, offset: 12345, pack: 'later' });
     expect(index.get(e.id)).toEqual({ ...e, pack });
     expect(index.size).toBe(6);
+  });
+  it('ids that share a hash bucket are told apart, and the first copy stays first through growth', () => {
+    // Same first four bytes (the hash) for every id: every lookup walks one long probe run.
+    const prefix = randomBytes(4).toString('hex');
+    const ids = Array.from({ length: 3000 }, () => prefix + randomBytes(28).toString('hex'));
+    const index = new BlobIndex();
+    for (const [i, id] of ids.entries())
+      index.add({ id, type: 'data', offset: i, length: 1, rawLength: 1, pack: 'p1' });
+    // Second copies in another pack, added after, across the growth from 4096 to 8192 slots.
+    for (const [i, id] of ids.entries())
+      index.add({ id, type: 'data', offset: i, length: 2, rawLength: 2, pack: 'p2' });
+    expect(index.size).toBe(6000);
+    for (const [i, id] of ids.entries())
+      expect(index.get(id)).toEqual({ id, type: 'data', offset: i, length: 1, rawLength: 1, pack: 'p1' });
+    expect(index.has(prefix + randomBytes(28).toString('hex'))).toBe(false);
+    index.removePacks(new Set(['p1']));
+    expect(index.size).toBe(3000);
+    expect(index.get(ids[1234] as string)).toMatchObject({ offset: 1234, length: 2, pack: 'p2' });
+  });
+
+  it('only blob ids are ids: upper case or other strings are not found, and cannot be added', () => {
+    const [e] = entries(1) as [PackEntry];
+    const index = new BlobIndex();
+    index.add({ ...e, pack: 'p' });
+    expect(index.has(e.id)).toBe(true);
+    expect(index.has(e.id.toUpperCase())).toBe(false);
+    expect(index.has(e.id.slice(0, 62))).toBe(false);
+    expect(() => index.add({ ...e, id: 'xyz', pack: 'p' })).toThrow(RangeError);
+    expect(index.size).toBe(1);
   });
 });

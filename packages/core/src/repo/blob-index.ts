@@ -1,22 +1,24 @@
 /**
  * The blob index: which pack holds each blob, where, and how long it is.
  *
- * In memory it is a Map from blob id to a slot in parallel typed arrays (about 120 bytes per blob
- * instead of ~250 for an object per entry), so a 250k-blob repository indexes in ~30 MB. A blob may
- * sit in several packs (a run that crashed after writing a pack but before its index re-saves the blob
- * later); every copy is kept so that each pack's entries stay complete, and lookups return the first.
+ * In memory it is a table of fixed-size binary slots outside the JavaScript heap: each entry's 32-byte
+ * id and its pack, offset, lengths and type in typed arrays (49 bytes), found through an open-addressing
+ * hash table of slot numbers (8 bytes per entry at most half full). About 60 bytes per blob, none of
+ * them on the garbage-collected heap: a 64-character id string and a Map entry per blob cost ~130
+ * bytes there, and the old generation the collector sizes from that live data grew with the
+ * repository (measured on the 2 GB benchmark backup: 13 MB of the heap was the index's, before V8's
+ * headroom on top). Ids are blob ids (keyed SHA-256, uniformly random), so their first four bytes are
+ * a good hash as they are.
  *
- * Loading defers the data entries (measured on the 2 GB benchmark repository: 66k entries, of which
- * ~1k trees; turning every id into a string Map key was ~60% of opening the repository): tree entries
- * are keyed at once, data entries keep their slot and stay in the decoded index object until asked
- * for. A lookup that misses searches those bytes for the id (a restore asks for a handful of blobs);
- * the first change, iteration or many such lookups (a backup) key every entry. find reads only trees,
- * so it never keys a data entry. Slots, copies and "first copy wins" are as if all were keyed at once.
+ * A blob may sit in several packs (a run that crashed after writing a pack but before its index
+ * re-saves the blob later); every copy is kept so that each pack's entries stay complete, and lookups
+ * return the first added.
  *
  * Index objects (index/<sha256 of stored bytes>) are sealed binary, aad "index":
  *   version u8 (1) ‖ packs u32 ‖ packs × (pack id 32 bytes ‖ blob count u32) ‖ entries, pack by pack,
  *   each type u8 ‖ id 32 ‖ offset u32 ‖ length u32 ‖ rawLength u32 (the pack header's entry format).
- * Binary because open() loads every index object: 250k entries decode in well under a second.
+ * Binary because open() loads every index object: their entries are copied into the table as they are,
+ * with no object or string per entry.
  */
 import { corrupt, open, seal } from './crypto.js';
 import { ENTRY_BYTES, type PackEntry } from './pack.js';
@@ -27,29 +29,29 @@ export interface IndexEntry extends PackEntry {
 
 const INDEX_VERSION = 1;
 const INDEX_AAD = Buffer.from('index');
-/** Lookups answered by searching deferred entries before keying them all is cheaper. */
-const MAX_DEFERRED_LOOKUPS = 32;
+const ID_BYTES = 32;
+/** 32-bit words per id. */
+const ID_WORDS = ID_BYTES / 4;
+const FIRST_CAPACITY = 1024;
 const HEX_ID = /^[0-9a-f]{64}$/;
 
-/** A decoded index object whose data entries are not keyed yet: its packs' entry runs and their slots. */
-interface Deferred {
-  plain: Buffer;
-  runs: Array<{ start: number; count: number; firstSlot: number }>;
-}
-
 export class BlobIndex {
-  private readonly slots = new Map<string, number>();
   private readonly packIds: string[] = [];
   private readonly packSlot = new Map<string, number>();
-  private ids: string[] = [];
-  private pack = new Uint32Array(1024);
-  private offset = new Uint32Array(1024);
-  private length = new Uint32Array(1024);
-  private rawLength = new Uint32Array(1024);
-  private type = new Uint8Array(1024);
+  /** Slot s's id is ids[s * 32 ...]; `words` is the same memory as 32-bit words, for comparing. */
+  private ids = Buffer.alloc(FIRST_CAPACITY * ID_BYTES);
+  private words = new Uint32Array(this.ids.buffer, this.ids.byteOffset, FIRST_CAPACITY * ID_WORDS);
+  private pack = new Uint32Array(FIRST_CAPACITY);
+  private offset = new Uint32Array(FIRST_CAPACITY);
+  private length = new Uint32Array(FIRST_CAPACITY);
+  private rawLength = new Uint32Array(FIRST_CAPACITY);
+  private type = new Uint8Array(FIRST_CAPACITY);
   private count = 0;
-  private deferred: Deferred[] = [];
-  private deferredLookups = 0;
+  /** Open addressing, linear probing: slot + 1 of each id's first copy, 0 for empty; at most half full. */
+  private table = new Uint32Array(FIRST_CAPACITY * 2);
+  /** A lookup's id as bytes and words (one buffer, reused: lookups are synchronous). */
+  private readonly probe = Buffer.alloc(ID_BYTES);
+  private readonly probeWords = new Uint32Array(this.probe.buffer, this.probe.byteOffset, ID_WORDS);
 
   /** Number of entries, duplicates included. */
   get size(): number {
@@ -69,8 +71,14 @@ export class BlobIndex {
     return this.packSlot.has(packId);
   }
 
+  /** Adds an entry; its id must be a blob id (64 lowercase hex characters). */
   add(e: IndexEntry): void {
-    this.addFields(this.packNumber(e.pack), e.type === 'data' ? 0 : 1, e.id, e.offset, e.length, e.rawLength);
+    if (!this.readId(e.id)) throw new RangeError(`not a blob id: ${JSON.stringify(e.id)}`);
+    this.reserve(1);
+    const s = this.count++;
+    this.ids.set(this.probe, s * ID_BYTES);
+    this.setFields(s, this.packNumber(e.pack), e.type === 'data' ? 0 : 1, e.offset, e.length, e.rawLength);
+    this.insert(s);
   }
 
   /** The small number standing for a pack id in this index. */
@@ -84,46 +92,28 @@ export class BlobIndex {
     return p;
   }
 
-  /** add() without an entry object: the hot path of loading index objects at open. */
-  addFields(pack: number, type: 0 | 1, id: string, offset: number, length: number, rawLength: number): void {
-    this.keyDeferred(); // a new copy must not be found before an older, deferred one
-    if (this.count === this.pack.length) this.grow();
-    const s = this.count++;
-    this.ids[s] = id;
-    this.pack[s] = pack;
-    this.offset[s] = offset;
-    this.length[s] = length;
-    this.rawLength[s] = rawLength;
-    this.type[s] = type;
-    if (!this.slots.has(id)) this.slots.set(id, s);
-  }
-
   /**
-   * Adds the entries of one pack from a decoded index object (entry format at plain[start...]): tree
-   * entries keyed now, data entries deferred (see the module comment).
+   * Adds the entries of one pack from a decoded index object (entry format at plain[start...]), copying
+   * their bytes straight into the table. The caller has checked every type byte.
    */
   addPackEntries(pack: number, plain: Buffer, start: number, count: number): void {
     this.reserve(count);
-    const firstSlot = this.count;
-    for (let i = 0, p = start; i < count; i++, p += ENTRY_BYTES) {
-      const s = this.count++;
-      const type = plain[p] as 0 | 1;
-      this.pack[s] = pack;
-      this.offset[s] = plain.readUInt32LE(p + 33);
-      this.length[s] = plain.readUInt32LE(p + 37);
-      this.rawLength[s] = plain.readUInt32LE(p + 41);
-      this.type[s] = type;
-      if (type === 1) this.key(s, plain.toString('hex', p + 1, p + 33));
+    // The hot path of open(): fields in locals, the id copied byte by byte (Buffer#copy's call costs
+    // more than 32 bytes' worth of a loop).
+    const { ids, offset, length, rawLength, type } = this;
+    for (let i = 0, p = start, s = this.count; i < count; i++, p += ENTRY_BYTES, s++) {
+      for (let k = 0, d = s * ID_BYTES, q = p + 1; k < ID_BYTES; k++) ids[d + k] = plain[q + k] as number;
+      type[s] = plain[p] as number;
+      offset[s] = plain.readUInt32LE(p + 33);
+      length[s] = plain.readUInt32LE(p + 37);
+      rawLength[s] = plain.readUInt32LE(p + 41);
     }
-    const last = this.deferred.at(-1);
-    const run = { start, count, firstSlot };
-    if (last?.plain === plain) last.runs.push(run);
-    else this.deferred.push({ plain, runs: [run] });
+    this.pack.fill(pack, this.count, this.count + count);
+    for (let n = 0; n < count; n++) this.insert(this.count++);
   }
 
   /** Every entry, duplicates included, in insertion order. */
   *entries(): IterableIterator<IndexEntry> {
-    this.keyDeferred();
     for (let s = 0; s < this.count; s++) yield this.at(s);
   }
 
@@ -141,73 +131,65 @@ export class BlobIndex {
   /** Forgets every entry of these packs (after they were deleted); other copies of a blob take over. */
   removePacks(packs: ReadonlySet<string>): void {
     const keep = [...this.entries()].filter((e) => !packs.has(e.pack));
-    this.deferred = [];
-    this.slots.clear();
     this.packIds.length = 0;
     this.packSlot.clear();
-    this.ids = [];
     this.count = 0;
+    this.table.fill(0);
     for (const e of keep) this.add(e);
   }
 
-  /** The first slot holding this id: keyed, or found among the deferred entries. */
+  /** The first slot holding this id, or undefined (also for anything that is not a blob id). */
   private slotOf(id: string): number | undefined {
-    const s = this.slots.get(id);
-    if (s !== undefined || this.deferred.length === 0) return s;
-    if (++this.deferredLookups > MAX_DEFERRED_LOOKUPS) {
-      this.keyDeferred();
-      return this.slots.get(id);
+    if (!this.readId(id)) return undefined;
+    const mask = this.table.length - 1;
+    const q = this.probeWords;
+    for (let h = (q[0] as number) & mask; ; h = (h + 1) & mask) {
+      const v = this.table[h] as number;
+      if (v === 0) return undefined;
+      if (this.idEquals(v - 1, q, 0)) return v - 1;
     }
-    return this.searchDeferred(id);
   }
 
-  /** Finds an id in the deferred entries by its bytes (earliest slot first) and keys that entry. */
-  private searchDeferred(id: string): number | undefined {
-    if (!HEX_ID.test(id)) return undefined;
-    const bytes = Buffer.from(id, 'hex');
-    for (const { plain, runs } of this.deferred) {
-      const from = (runs[0] as { start: number }).start;
-      for (let q = plain.indexOf(bytes, from); q !== -1; q = plain.indexOf(bytes, q + 1)) {
-        // Only a match at an entry's id field (after its type byte) of a run loaded here is that entry.
-        const run = runs.find((r) => q > r.start && q < r.start + r.count * ENTRY_BYTES);
-        if (run === undefined || (q - 1 - run.start) % ENTRY_BYTES !== 0) continue;
-        const s = run.firstSlot + (q - 1 - run.start) / ENTRY_BYTES;
-        this.key(s, id);
-        return s;
+  /** Decodes a blob id into the probe buffer; false when it is not one (64 lowercase hex characters). */
+  private readId(id: string): boolean {
+    // Buffer's hex decoding would also take upper case: an id in upper case is not a blob id here.
+    return HEX_ID.test(id) && this.probe.write(id, 'hex') === ID_BYTES;
+  }
+
+  /** Makes slot s findable by its id, unless an earlier slot holds the same id (first copy wins). */
+  private insert(s: number): void {
+    const mask = this.table.length - 1;
+    const w = this.words;
+    const base = s * ID_WORDS;
+    for (let h = (w[base] as number) & mask; ; h = (h + 1) & mask) {
+      const v = this.table[h] as number;
+      if (v === 0) {
+        this.table[h] = s + 1;
+        return;
       }
+      if (this.idEquals(v - 1, w, base)) return;
     }
-    return undefined;
   }
 
-  /** Keys every deferred entry. */
-  private keyDeferred(): void {
-    for (const { plain, runs } of this.deferred) {
-      for (const { start, count, firstSlot } of runs) {
-        for (let i = 0, p = start + 1; i < count; i++, p += ENTRY_BYTES) {
-          if (this.ids[firstSlot + i] === undefined)
-            this.key(firstSlot + i, plain.toString('hex', p, p + 32));
-        }
-      }
-    }
-    this.deferred = [];
+  /** Whether slot s's id is the one at q[from...]. */
+  private idEquals(s: number, q: Uint32Array, from: number): boolean {
+    const w = this.words;
+    const base = s * ID_WORDS;
+    for (let i = 0; i < ID_WORDS; i++) if (w[base + i] !== q[from + i]) return false;
+    return true;
   }
 
-  /** Names slot s by its id; the id's lookup stays on its earliest slot. */
-  private key(s: number, id: string): void {
-    this.ids[s] = id;
-    const first = this.slots.get(id);
-    if (first === undefined || first > s) this.slots.set(id, s);
-  }
-
-  private reserve(more: number): void {
-    let n = this.pack.length;
-    while (this.count + more > n) n *= 2;
-    if (n > this.pack.length) this.grow(n);
+  private setFields(s: number, pack: number, type: 0 | 1, offset: number, length: number, rawLength: number) {
+    this.pack[s] = pack;
+    this.offset[s] = offset;
+    this.length[s] = length;
+    this.rawLength[s] = rawLength;
+    this.type[s] = type;
   }
 
   private at(s: number): IndexEntry {
     return {
-      id: this.ids[s] as string,
+      id: this.ids.toString('hex', s * ID_BYTES, (s + 1) * ID_BYTES),
       type: this.type[s] === 0 ? 'data' : 'tree',
       pack: this.packIds[this.pack[s] as number] as string,
       offset: this.offset[s] as number,
@@ -216,20 +198,32 @@ export class BlobIndex {
     };
   }
 
-  private grow(n = this.pack.length * 2): void {
-    const g32 = (a: Uint32Array) => {
-      const b = new Uint32Array(n);
-      b.set(a);
-      return b;
-    };
-    this.pack = g32(this.pack);
-    this.offset = g32(this.offset);
-    this.length = g32(this.length);
-    this.rawLength = g32(this.rawLength);
-    const t = new Uint8Array(n);
-    t.set(this.type);
-    this.type = t;
+  /** Room for `more` entries: slot arrays doubled as needed, the hash table kept at most half full. */
+  private reserve(more: number): void {
+    let n = this.pack.length;
+    while (this.count + more > n) n *= 2;
+    if (n === this.pack.length) return;
+    const ids = Buffer.alloc(n * ID_BYTES);
+    this.ids.copy(ids, 0, 0, this.count * ID_BYTES);
+    this.ids = ids;
+    this.words = new Uint32Array(ids.buffer, ids.byteOffset, n * ID_WORDS);
+    this.pack = grown(this.pack, n);
+    this.offset = grown(this.offset, n);
+    this.length = grown(this.length, n);
+    this.rawLength = grown(this.rawLength, n);
+    const type = new Uint8Array(n);
+    type.set(this.type);
+    this.type = type;
+    // Rehash into a table twice the slot capacity; slots go in in order, so first copies stay first.
+    this.table = new Uint32Array(n * 2);
+    for (let s = 0; s < this.count; s++) this.insert(s);
   }
+}
+
+function grown(a: Uint32Array, n: number): Uint32Array<ArrayBuffer> {
+  const b = new Uint32Array(n);
+  b.set(a);
+  return b;
 }
 
 /** Seals an index object for these packs' entries (grouped by pack, in the order given). */
