@@ -1,5 +1,5 @@
 /**
- * ZIP64 past 65,535 entries (the cheap way to need it; the 4 GiB way is in bench/): an export of
+ * ZIP64 past 65,535 entries (the cheap way to need it; past 4 GiB is bench/zip64.mjs): an export of
  * 33,000 messages as Maildir and EML holds more than 66,000 files. unzip, Python's zipfile and
  * verify-export (yauzl) must all read every entry.
  */
