@@ -33,6 +33,12 @@ await build({
   cwd: root,
   platform: 'node',
   logLevel: 'warn',
+  onLog(level, log, handler) {
+    // yargs reads import.meta.resolve only to follow `extends` in a yargs config file, a feature
+    // mailark does not use: in CommonJS that import.meta is {}, as rolldown warns, and harmlessly so.
+    if (log.code === 'EMPTY_IMPORT_META' && /[\\/]node_modules[\\/]yargs[\\/]/.test(log.id ?? '')) return;
+    handler(level, log);
+  },
   // Node built-ins stay imports; everything else (workspace and npm packages) is bundled.
   external: [/^node:/],
   output: {
