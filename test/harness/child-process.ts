@@ -12,7 +12,7 @@ export interface Child {
   proc: ChildProcess;
   stdout: string;
   stderr: string;
-  /** stdout lines so far: JSON lines parsed, other non-empty lines as { text }. */
+  /** stdout lines so far: JSON lines parsed, other non-empty lines (text, pretty-printed JSON) as { text }. */
   lines: Array<Record<string, unknown>>;
   /** The exit code, once stdout and stderr are drained ('close', not 'exit', which can come first). */
   exit: Promise<number | null>;
@@ -39,14 +39,24 @@ export function runNode(script: string, args: string[], env: Record<string, stri
     for (let i = pending.indexOf('\n'); i >= 0; i = pending.indexOf('\n')) {
       const line = pending.slice(0, i);
       pending = pending.slice(i + 1);
-      if (line.startsWith('{')) child.lines.push(JSON.parse(line));
-      else if (line.trim() !== '') child.lines.push({ text: line });
+      if (line.trim() === '') continue;
+      child.lines.push(jsonLine(line) ?? { text: line });
     }
   });
   proc.stderr?.on('data', (d: Buffer) => {
     child.stderr += d.toString();
   });
   return child;
+}
+
+/** The object a JSON line holds, or undefined (a line of pretty-printed JSON, or text, is not one). */
+function jsonLine(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Polls `cond` every 50 ms; fails naming `what` on timeout or when the child exits first. */
