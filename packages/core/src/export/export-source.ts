@@ -10,6 +10,7 @@
  * - exact bytes: `bytes` is what BODY.PEEK[] returned (snapshot: checked against its SHA-256 on read),
  *   and entry.size/sha256 describe exactly those bytes.
  */
+import type { FolderInfo } from '../imap/mailbox-session.js';
 import type { FolderNode } from '../mail/snapshot.js';
 import type { ExportOrigin } from './manifest.js';
 
@@ -30,6 +31,24 @@ export type ExportFolder = Pick<
   messages?: number;
   bytes?: number;
 };
+
+/** The listing part of an ExportFolder (name, hierarchy, attributes), from a LIST reply or a FolderNode. */
+export function folderListing(f: FolderInfo): FolderInfo {
+  return {
+    path: f.path,
+    rawPath: f.rawPath,
+    delimiter: f.delimiter,
+    flags: f.flags,
+    ...(f.specialUse === undefined ? {} : { specialUse: f.specialUse }),
+    subscribed: f.subscribed,
+    selectable: f.selectable,
+  };
+}
+
+/** The order of folders in an export: by Unicode path, code unit order. */
+export function byPath(a: { path: string }, b: { path: string }): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
 
 export interface ExportEntry {
   uid: number;

@@ -19,7 +19,14 @@ import {
 } from '../imap/imap-session.js';
 import { splitFlags } from '../mail/snapshot.js';
 import type { Reporter } from '../progress.js';
-import type { ExportFolder, ExportMailbox, ExportMessage, ExportSource } from './export-source.js';
+import {
+  byPath,
+  type ExportFolder,
+  type ExportMailbox,
+  type ExportMessage,
+  type ExportSource,
+  folderListing,
+} from './export-source.js';
 import type { ExportOrigin } from './manifest.js';
 
 export interface ImapExportUser {
@@ -94,19 +101,13 @@ class LiveMailbox implements ExportMailbox {
       .map((f: FolderInfo): ExportFolder => {
         const s = status.get(f.path);
         return {
-          path: f.path,
-          rawPath: f.rawPath,
-          delimiter: f.delimiter,
-          flags: f.flags,
-          ...(f.specialUse === undefined ? {} : { specialUse: f.specialUse }),
-          subscribed: f.subscribed,
-          selectable: f.selectable,
+          ...folderListing(f),
           ...(s === undefined
             ? {}
             : { uidValidity: s.uidValidity, uidNext: s.uidNext, messages: s.messages }),
         };
       })
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      .sort(byPath);
   }
 
   async keywords(folder: ExportFolder): Promise<string[]> {

@@ -7,7 +7,14 @@ import { createHash } from 'node:crypto';
 import { MailarkError } from '../errors.js';
 import type { FolderNode, MailboxRef, MessageEntry, MessagePage, Snapshot } from '../mail/snapshot.js';
 import { loadMailboxTree, loadTenantTree, type TreeReader } from '../mail/snapshot-tree.js';
-import type { ExportFolder, ExportMailbox, ExportMessage, ExportSource } from './export-source.js';
+import {
+  byPath,
+  type ExportFolder,
+  type ExportMailbox,
+  type ExportMessage,
+  type ExportSource,
+  folderListing,
+} from './export-source.js';
 import type { ExportOrigin } from './manifest.js';
 import { readAhead } from './read-ahead.js';
 
@@ -123,19 +130,9 @@ export class SnapshotExportSource implements ExportSource {
   }
 }
 
-function byPath(a: { path: string }, b: { path: string }): number {
-  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
-}
-
 function toExportFolder(f: FolderNode): ExportFolder {
   return {
-    path: f.path,
-    rawPath: f.rawPath,
-    delimiter: f.delimiter,
-    flags: f.flags,
-    ...(f.specialUse === undefined ? {} : { specialUse: f.specialUse }),
-    subscribed: f.subscribed,
-    selectable: f.selectable,
+    ...folderListing(f),
     ...(f.uidValidity === undefined ? {} : { uidValidity: f.uidValidity }),
     ...(f.uidNext === undefined ? {} : { uidNext: f.uidNext }),
     messages: f.messages,

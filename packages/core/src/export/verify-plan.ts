@@ -10,6 +10,7 @@
 import type { FolderNode, MessageEntry, MessagePage, Snapshot } from '../mail/snapshot.js';
 import { loadMailboxTree, loadTenantTree, type TreeReader } from '../mail/snapshot-tree.js';
 import { emlFolderPath, maildirFolderPath, mboxPath, userRoot } from './export-paths.js';
+import { byPath } from './export-source.js';
 import { keywordLetters } from './maildir-layout.js';
 
 export interface PlannedFolder {
@@ -62,7 +63,7 @@ export class VerifyPlan {
     for (const [userIndex, ref] of refs.entries()) {
       plan.userRoots.set(userRoot(snapshot.tenant, ref.user), ref.user);
       const tree = await loadMailboxTree(repo, ref);
-      const folders = [...tree.folders].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      const folders = [...tree.folders].sort(byPath);
       for (const [folderIndex, node] of folders.entries()) {
         const f: PlannedFolder = {
           user: ref.user,
