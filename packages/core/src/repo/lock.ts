@@ -95,10 +95,16 @@ export function sameProcess(a: string, b: string): boolean {
   return bootA === '-' || bootB === '-' || bootA === bootB;
 }
 
+let ownIdentity: { value: string | undefined } | undefined;
+
 export const processLockEnv: LockEnv = {
   host: hostname(),
   pid: process.pid,
-  started: processIdentity(process.pid),
+  // Read from /proc when a lock is first taken or judged, not when this module loads (every command).
+  get started() {
+    ownIdentity ??= { value: processIdentity(process.pid) };
+    return ownIdentity.value;
+  },
   now: () => Date.now(),
   isAlive(pid, started) {
     try {
