@@ -159,9 +159,8 @@ type Saved = { id: BlobId; added: boolean; storedBytes: number };
  */
 export class MessageRecordWriter {
   private readonly remote: RemoteCut | undefined;
-  /** Here: the message hash and cutter. */
-  private readonly hash: Hash | undefined;
-  private readonly cutter: MessageCutter | undefined;
+  /** Here (exactly when there is no remote cut): the message hash and cutter. */
+  private readonly local: { hash: Hash; cutter: MessageCutter } | undefined;
   /** Remote: the pieces not yet cut, with the stream offset of the first, and where cutting is. */
   private held: Uint8Array[] = [];
   private heldStart = 0;
@@ -179,10 +178,10 @@ export class MessageRecordWriter {
     chunker: ChunkerParams,
   ) {
     this.remote = repo.cutMessage?.(chunker);
-    if (this.remote === undefined) {
-      this.hash = createHash('sha256');
-      this.cutter = new MessageCutter(new Chunker(chunker));
-    }
+    this.local =
+      this.remote === undefined
+        ? { hash: createHash('sha256'), cutter: new MessageCutter(new Chunker(chunker)) }
+        : undefined;
   }
 
   /**
@@ -195,12 +194,12 @@ export class MessageRecordWriter {
       if (this.finished) throw new Error('MessageRecordWriter: write after finish');
       if (piece.length === 0) return Promise.resolve();
       this.size += piece.length;
-      if (this.remote !== undefined) {
-        this.held.push(piece);
-        return this.saveCut(this.remote.push(piece));
+      if (this.local !== undefined) {
+        this.local.hash.update(piece);
+        return this.saveAll(this.local.cutter.push(piece));
       }
-      this.hash?.update(piece);
-      return this.saveAll((this.cutter as MessageCutter).push(piece));
+      this.held.push(piece);
+      return this.saveCut((this.remote as RemoteCut).push(piece));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -210,19 +209,19 @@ export class MessageRecordWriter {
     if (this.finished) throw new Error('MessageRecordWriter: finish called twice');
     this.finished = true;
     let sha256: string;
-    if (this.remote !== undefined) {
-      const end = this.remote.finish();
+    if (this.local !== undefined) {
+      const last = this.local.cutter.finish();
+      await this.saveAll(last === undefined ? [] : [last]);
+      await this.previous;
+      sha256 = this.local.hash.digest('hex');
+    } else {
+      const end = (this.remote as RemoteCut).finish();
       await this.saveCut(end);
       await this.previous;
       const r = await end;
       if (r.size !== this.size)
         throw new Error(`message cut elsewhere has ${r.size} bytes, not ${this.size}`);
       sha256 = r.sha256;
-    } else {
-      const last = (this.cutter as MessageCutter).finish();
-      await this.saveAll(last === undefined ? [] : [last]);
-      await this.previous;
-      sha256 = (this.hash as Hash).digest('hex');
     }
     return {
       content: this.content,
