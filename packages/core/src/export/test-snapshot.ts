@@ -4,10 +4,10 @@
  * Not for production use.
  */
 import { createHash } from 'node:crypto';
-import type { FolderNode, MailboxRef, MessageEntry } from '../mail/snapshot.js';
+import type { FolderNode, MessageEntry } from '../mail/snapshot.js';
 import { saveFolderPages } from '../mail/snapshot-tree.js';
 import type { Repository } from '../repo/repository.js';
-import { snapshotOf } from '../repo/test-repository.js';
+import { saveSnapshotOfFolders } from '../repo/test-repository.js';
 
 export interface TestMessage {
   raw: Uint8Array;
@@ -36,7 +36,7 @@ export async function saveExportTestSnapshot(
   mail: Record<string, TestFolder[]>,
   time = '2024-06-01T02:00:00.000Z',
 ): Promise<string> {
-  const refs: MailboxRef[] = [];
+  const byUser = new Map<string, FolderNode[]>();
   for (const user of Object.keys(mail).sort()) {
     const folders: FolderNode[] = [];
     for (const f of [...(mail[user] ?? [])].sort((a, b) => (a.path < b.path ? -1 : 1))) {
@@ -70,19 +70,7 @@ export async function saveExportTestSnapshot(
         pages: await saveFolderPages(repo, entries),
       });
     }
-    const tree = await repo.saveTree({ v: 1, user, folders });
-    refs.push({
-      user,
-      tree,
-      folders: folders.length,
-      messages: folders.reduce((n, f) => n + f.messages, 0),
-      bytes: folders.reduce((n, f) => n + f.bytes, 0),
-      state: 'ok',
-    });
+    byUser.set(user, folders);
   }
-  const snapshot = snapshotOf(await repo.saveTree({ v: 1, mailboxes: refs }), time, tenant);
-  snapshot.stats.mailboxes = refs.length;
-  snapshot.stats.messages = refs.reduce((n, r) => n + r.messages, 0);
-  snapshot.stats.bytes = refs.reduce((n, r) => n + r.bytes, 0);
-  return repo.saveSnapshot(snapshot);
+  return (await saveSnapshotOfFolders(repo, byUser, time, tenant)).id;
 }

@@ -4,7 +4,7 @@
  * KDF parameters here are far too weak for real passwords.
  */
 import { createHash } from 'node:crypto';
-import type { MessageEntry, Snapshot } from '../mail/snapshot.js';
+import type { FolderNode, MailboxRef, MessageEntry, Snapshot } from '../mail/snapshot.js';
 import { saveFolderPages } from '../mail/snapshot-tree.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -59,9 +59,9 @@ export async function saveTestSnapshot(
   time = new Date().toISOString(),
   tenant = 'acme.example',
 ): Promise<{ id: string; snapshot: Snapshot }> {
-  const mailboxes = [];
+  const byUser = new Map<string, FolderNode[]>();
   for (const user of Object.keys(mail).sort()) {
-    const folders = [];
+    const folders: FolderNode[] = [];
     for (const path of Object.keys(mail[user] ?? {}).sort()) {
       const messages = mail[user]?.[path] ?? [];
       const entries: MessageEntry[] = [];
@@ -96,18 +96,33 @@ export async function saveTestSnapshot(
         pages: await saveFolderPages(repo, entries),
       });
     }
-    const tree = await repo.saveTree({ v: 1, user, folders });
+    byUser.set(user, folders);
+  }
+  return saveSnapshotOfFolders(repo, byUser, time, tenant);
+}
+
+/**
+ * Saves each user's folder nodes as a mailbox tree, and a complete snapshot of them (with its stats),
+ * users in the map's order.
+ */
+export async function saveSnapshotOfFolders(
+  repo: Repository,
+  byUser: ReadonlyMap<string, FolderNode[]>,
+  time: string,
+  tenant: string,
+): Promise<{ id: string; snapshot: Snapshot }> {
+  const mailboxes: MailboxRef[] = [];
+  for (const [user, folders] of byUser) {
     mailboxes.push({
       user,
-      tree,
+      tree: await repo.saveTree({ v: 1, user, folders }),
       folders: folders.length,
       messages: folders.reduce((n, f) => n + f.messages, 0),
       bytes: folders.reduce((n, f) => n + f.bytes, 0),
       state: 'ok',
     });
   }
-  const tree = await repo.saveTree({ v: 1, mailboxes });
-  const snapshot = snapshotOf(tree, time, tenant);
+  const snapshot = snapshotOf(await repo.saveTree({ v: 1, mailboxes }), time, tenant);
   snapshot.stats.mailboxes = mailboxes.length;
   snapshot.stats.messages = mailboxes.reduce((n, m) => n + m.messages, 0);
   snapshot.stats.bytes = mailboxes.reduce((n, m) => n + m.bytes, 0);
