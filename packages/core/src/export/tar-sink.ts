@@ -46,8 +46,7 @@ export class TarSink implements ArchiveSink {
     this.pack = newPack();
     // ParallelGzip gathers its input into blocks itself; a plain tar is gathered by Coalesce.
     const stage = gzipLevel === undefined ? new Coalesce(256 * 1024) : new ParallelGzip({ level: gzipLevel });
-    const stages: NodeJS.ReadWriteStream[] = [stage];
-    this.done = pipeline([this.pack as unknown as NodeJS.ReadableStream, ...stages, output.writable]);
+    this.done = pipeline([this.pack as unknown as NodeJS.ReadableStream, stage, output.writable]);
     this.failed = this.done.then(
       () => new Promise<never>(() => {}),
       (err) => {
