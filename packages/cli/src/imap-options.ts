@@ -46,7 +46,7 @@ export function withImapOptions<T>(y: Argv<T>) {
     .option('imap-user', { type: 'string', describe: 'admin/master login for whole-tenant access' })
     .option('imap-password-file', {
       type: 'string',
-      describe: 'file holding the IMAP password (or set MAILARK_IMAP_PASSWORD)',
+      describe: 'file holding the IMAP password (env MAILARK_IMAP_PASSWORD_FILE; or MAILARK_IMAP_PASSWORD)',
     })
     .option('imap-auth', {
       type: 'string',
