@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Chunker, type ChunkerParams, chunkLengths } from './chunker.js';
+import { Chunker, type ChunkerParams, chunkerGear, chunkLengths, GearChunker } from './chunker.js';
 
 const params: ChunkerParams = { min: 4096, avg: 16384, max: 65536, seed: '00112233445566778899aabbccddeeff' };
 
@@ -121,5 +121,97 @@ describe('Chunker', () => {
   it('rejects sizes that are not a power-of-two average', () => {
     expect(() => new Chunker({ ...params, avg: 10_000 })).toThrow(TypeError);
     expect(() => new Chunker({ ...params, seed: 'xyz' })).toThrow(TypeError);
+  });
+
+  describe('scan loop (WebAssembly, and the JavaScript one used without it)', () => {
+    /** The chunking rule spelled out byte by byte, with nothing precomputed: what v1 means. */
+    function referenceLengths(p: ChunkerParams, input: Uint8Array): number[] {
+      const g = chunkerGear(p);
+      const lengths: number[] = [];
+      for (let start = 0; start < input.length; ) {
+        const left = input.length - start;
+        let length = Math.min(left, g.max);
+        let h = 0;
+        for (let k = g.min; k < Math.min(left, g.max); k++) {
+          h = ((h << 1) + (g.table[input[start + k] as number] as number)) | 0;
+          if ((h & (k < g.avg ? g.maskSmall : g.maskLarge)) === 0) {
+            length = k + 1;
+            break;
+          }
+        }
+        lengths.push(length);
+        start += length;
+      }
+      return lengths;
+    }
+
+    /** Deterministic piece sizes: fixed ones around the window and chunk sizes, then random ones. */
+    function splits(seed: string): number[][] {
+      const r = prng(4096, seed);
+      const random = (max: number): number[] =>
+        Array.from(
+          { length: 64 },
+          (_, i) => 1 + (((r[2 * i] as number) * 256 + (r[2 * i + 1] as number)) % max),
+        );
+      return [
+        [1],
+        [3],
+        [1023, 1024, 1025],
+        [4095, 4096, 4097],
+        [16383, 16384, 16385],
+        [65535, 65536, 65537],
+        [100_000],
+        random(64),
+        random(20_000),
+        random(70_000),
+      ];
+    }
+
+    const inputs: Array<[string, Uint8Array]> = [
+      ['random', prng(400_000, 'scan')],
+      ['base64', Buffer.from(Buffer.from(prng(300_000, 'scan-att')).toString('base64'))],
+      ['zeros', new Uint8Array(200_000)],
+      ['tiny', prng(5000, 'tiny')],
+    ];
+    const small: ChunkerParams = { min: 64, avg: 256, max: 1024, seed: 'c0ffee' };
+
+    for (const wasm of [true, false]) {
+      it(`cuts what the reference recurrence cuts, any piece sizes (${wasm ? 'WebAssembly' : 'JavaScript'})`, () => {
+        const before = GearChunker.useWasm;
+        GearChunker.useWasm = wasm;
+        try {
+          for (const p of [params, small]) {
+            for (const [name, input] of inputs) {
+              const expected = referenceLengths(p, input);
+              for (const pieces of splits(name)) {
+                const lengths = chunksOf(p, input, pieces).map((c) => c.length);
+                expect(lengths, `${name}, avg ${p.avg}, pieces ${pieces.slice(0, 3).join(',')}`).toEqual(
+                  expected,
+                );
+              }
+            }
+          }
+        } finally {
+          GearChunker.useWasm = before;
+        }
+      });
+    }
+
+    it('switches gear tables between chunkers on one thread', () => {
+      const other = { ...params, seed: 'ffeeddccbbaa99887766554433221100' };
+      const input = inputs[0]?.[1] as Uint8Array;
+      const a = new Chunker(params);
+      const b = new Chunker(other);
+      const la: number[] = [];
+      const lb: number[] = [];
+      for (let off = 0; off < input.length; off += 10_000) {
+        la.push(...a.push(input.subarray(off, off + 10_000)).map((c) => c.length));
+        lb.push(...b.push(input.subarray(off, off + 10_000)).map((c) => c.length));
+      }
+      la.push((a.finish() as Uint8Array).length);
+      lb.push((b.finish() as Uint8Array).length);
+      expect(la).toEqual(referenceLengths(params, input));
+      expect(lb).toEqual(referenceLengths(other, input));
+    });
   });
 });
