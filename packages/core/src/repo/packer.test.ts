@@ -38,14 +38,15 @@ describe('Packer', () => {
     for (let g = 0; g < plains.length; g += 12) {
       const group = plains.slice(g, g + 12).map((p, k) => ({ p, i: g + k }));
       await Promise.all(
-        group.map(({ p, i }) => {
+        group.map(async ({ p, i }) => {
           const type = i % 10 === 0 ? 'tree' : 'data';
           const id = ids[i] as string;
           const added = packer.add(type, id, sealBlob(key, type, id, p), p.length);
           // Pending (unwritten) blobs read back from the packer as they are.
           const pending = packer.pending(id);
           if (pending === undefined) throw new Error(`blob ${i} is not pending after add`);
-          expect(Buffer.from(openBlob(key, pending.entry, pending.sealed, 'pending')).equals(p)).toBe(true);
+          const sealed = await packer.readPending(pending);
+          expect(Buffer.from(openBlob(key, pending.entry, sealed, 'pending')).equals(p)).toBe(true);
           return added;
         }),
       );
