@@ -6,7 +6,9 @@
  * fsyncs the directory. link(2) fails with EEXIST atomically when the name exists, so two writers of the
  * same key can never both win and nothing is ever overwritten; rename(2) would silently replace an
  * existing file, and "check, then rename" leaves a window between the check and the rename. Leftover
- * temp files from a crash are invisible to list() and removed by sweepTemp().
+ * temp files from a crash are invisible to list() and removed by sweepTemp(). spool() gives the same
+ * temp file to a writer that appends as it goes (packs: see local-spool.ts); its commit links it the
+ * same way.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs, read as fsRead, fsync, mkdirSync } from 'node:fs';

@@ -21,7 +21,7 @@ export class LocalSpool implements ObjectSpool {
     private readonly tmp: string,
     private readonly place: PlaceSpooled,
   ) {
-    this.fd = openSync(tmp, 'wx', 0o600);
+    this.fd = openSync(tmp, 'wx+', 0o600); // read back too: pending blobs
   }
 
   get size(): number {
