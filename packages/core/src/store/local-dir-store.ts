@@ -42,6 +42,8 @@ export class LocalDirStore implements ObjectStore {
   private readonly root: string;
   /** Packs read blob by blob stay open between reads (see open-file-cache.ts); objects never change. */
   private readonly files = new OpenFileCache(8);
+  /** Spool directories whose stale temp files (a killed run's open packs) were swept by this store. */
+  private readonly swept = new Set<string>();
 
   /** @param root the repository directory; created on the first put if absent. */
   constructor(root: string) {
@@ -91,6 +93,12 @@ export class LocalDirStore implements ObjectStore {
       throw localStoreError(err, 'put', dir, this.location);
     }
     const tmp = path.join(tmpDir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    // A run killed while packs were open left their spools here: remove those older than an hour
+    // (sweepTemp's rule, so another process's open spool is never touched), once per store.
+    if (!this.swept.has(tmpDir)) {
+      this.swept.add(tmpDir);
+      void sweepDir(tmpDir, 3_600_000).catch(() => {});
+    }
     return new LocalSpool(tmp, async (fd, size, key) => {
       if (!key.startsWith(dir)) throw new TypeError(`spool for ${dir} cannot commit ${key}`);
       this.checkKey(key);
@@ -406,6 +414,21 @@ async function makeDirs(dir: string): Promise<string | undefined> {
     }
   }
   return first;
+}
+
+/** Removes the temp files directly in `dir` older than `olderThanMs`; returns how many went. */
+async function sweepDir(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    if (!e.isFile() || !e.name.startsWith(TEMP_PREFIX)) continue;
+    const p = path.join(dir, e.name);
+    const st = await fs.stat(p).catch(() => undefined);
+    if (st !== undefined && now - st.mtimeMs >= olderThanMs) {
+      await fs.rm(p, { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 function fsyncFd(fd: number): Promise<void> {

@@ -1,5 +1,13 @@
 /** LocalDirStore.spool(): an object written through as it comes, published with put()'s rules. */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -57,6 +65,23 @@ describe('LocalDirStore.spool', () => {
     await wait();
     expect(readFileSync(join(dir, 'repo', 'data', 'cd', 'x'), 'utf8')).toBe('original');
     expect(readdirSync(join(dir, 'repo', 'data'))).toEqual(['cd']);
+  });
+
+  it("removes a killed run's stale spools (older than an hour) when the first spool opens, not fresh ones", async () => {
+    const { dir, store: s } = store();
+    const data = join(dir, 'repo', 'data');
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, '.tmp-stale'), 'old open pack');
+    const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(join(data, '.tmp-stale'), hoursAgo, hoursAgo);
+    writeFileSync(join(data, '.tmp-fresh'), 'another process, writing now');
+    const sp = s.spool('data/');
+    await wait();
+    const left = readdirSync(data).sort();
+    expect(left).not.toContain('.tmp-stale');
+    expect(left).toContain('.tmp-fresh');
+    expect(left.length).toBe(2); // the fresh one and this spool's own
+    sp.close();
   });
 
   it('drops uncommitted bytes on close, and refuses keys outside its folder and reads past its end', async () => {
