@@ -2,6 +2,7 @@
  * The repository on the default store (a local directory): the same promises as on memory, plus
  * what only a real filesystem shows (objects as files, ranged reads from disk, reopen from disk).
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,42 @@ describe('Repository on LocalDirStore', () => {
     for await (const m of walkMessages(reopened, snapshot))
       back.push(Buffer.from(await readMessageBytes(reopened, m.entry)));
     expect(back.map((b) => b.toString('base64'))).toEqual(msgs.map((b) => b.toString('base64')));
+  });
+
+  it('writes packs through a spool: pending blobs read back, each pack file named by its SHA-256, no temp left', async () => {
+    const dir = tempDir();
+    // Small packs, so a few blobs make several packs (and keep spooling across seals).
+    const repo = await Repository.init(new LocalDirStore(dir), 'pw', { kdf: TEST_KDF, packSize: 4096 });
+    const blobs = Array.from({ length: 12 }, (_, i) => randomBytes(1500 + i * 97));
+    const ids: string[] = [];
+    for (const b of blobs) {
+      const { id, added } = await repo.saveBlob('data', b);
+      expect(added).toBe(true);
+      ids.push(id);
+      // Readable at once, whether its pack is still open (spooled) or already written.
+      expect(Buffer.from(await repo.loadBlob(id)).equals(b)).toBe(true);
+    }
+    // A blob too small to fill a pack: its pack stays open, spooled to a temp file.
+    const small = await repo.saveBlob('data', randomBytes(100));
+    expect(files(dir).filter((f) => f.includes('.tmp-')).length).toBe(1);
+    expect((await repo.loadBlob(small.id)).byteLength).toBe(100);
+    await repo.flush();
+    const packs = files(dir).filter((f) => f.startsWith('data/'));
+    expect(packs.length).toBeGreaterThan(2);
+    for (const f of packs) {
+      expect(f).toMatch(/^data\/[0-9a-f]{2}\/[0-9a-f]{64}$/);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(dir, f)))
+          .digest('hex'),
+      ).toBe(f.slice(8));
+    }
+    // The temp names go once the pack is published (asynchronously, right after).
+    await new Promise((r) => setTimeout(r, 20));
+    expect(files(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    const reopened = await Repository.open(new LocalDirStore(dir), 'pw');
+    for (const [i, id] of ids.entries())
+      expect(Buffer.from(await reopened.loadBlob(id)).equals(blobs[i] as Buffer)).toBe(true);
   });
 
   it('a byte flipped on disk is CORRUPT naming the pack file', async () => {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from './crypto.js';
 import { decodePackTail, openBlob, type PackEntry, sealBlob } from './pack.js';
-import { Packer, type PackSink } from './packer.js';
+import { Packer, type PackSink, type PackSpool } from './packer.js';
 
 const key = randomBytes(32);
 const idOf = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -28,7 +28,96 @@ function blob(_i: number, size: number): Buffer {
   return randomBytes(size);
 }
 
+/** A sink that spools packs (as a local directory store does): bytes kept per spool, as a file would. */
+class SpoolSink implements PackSink {
+  readonly packs = new Map<string, Buffer>();
+  readonly reads: number[] = [];
+  open = 0;
+  failAppend = false;
+  async writePack(): Promise<void> {
+    throw new Error('a spooling sink is never handed whole packs');
+  }
+  packWritten(): void {}
+  spoolPack(): PackSpool {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let closed = false;
+    this.open++;
+    return {
+      append: (bytes) => {
+        if (this.failAppend) throw new Error('disk full');
+        parts.push(Buffer.from(bytes));
+        size += bytes.byteLength;
+      },
+      read: async (offset, length) => {
+        if (closed) throw new Error('read after close');
+        this.reads.push(length);
+        return Buffer.concat(parts).subarray(offset, offset + length);
+      },
+      commit: async (packId) => {
+        await new Promise((r) => setTimeout(r, 2));
+        this.packs.set(packId, Buffer.concat(parts, size));
+      },
+      close: () => {
+        closed = true;
+        this.open--;
+      },
+    };
+  }
+}
+
 describe('Packer', () => {
+  it('spools packs when the sink can: named by the SHA-256 of their bytes, pending blobs read back', async () => {
+    const sink = new SpoolSink();
+    const packer = new Packer(key, 8 * 1024, sink);
+    const plains = Array.from({ length: 40 }, (_, i) => blob(i, 500 + ((i * 7919) % 3000)));
+    const ids = plains.map(idOf);
+    await Promise.all(
+      plains.map(async (p, i) => {
+        const type = i % 7 === 0 ? 'tree' : 'data';
+        const id = ids[i] as string;
+        const added = packer.add(type, id, sealBlob(key, type, id, p), p.length);
+        const pending = packer.pending(id);
+        if (pending === undefined) throw new Error(`blob ${i} is not pending after add`);
+        expect(pending.sealed).toBeUndefined(); // not in memory: in the spool
+        const sealed = await packer.readPending(pending);
+        expect(Buffer.from(openBlob(key, pending.entry, sealed, 'pending')).equals(p)).toBe(true);
+        return added;
+      }),
+    );
+    await packer.flush();
+    expect(sink.reads.length).toBe(plains.length);
+    expect(sink.open).toBe(0); // every spool closed once its pack is written
+    expect(sink.packs.size).toBeGreaterThan(4);
+    let blobs = 0;
+    for (const [packId, pack] of sink.packs) {
+      expect(sha256Hex(pack)).toBe(packId);
+      for (const e of decodePackTail(key, pack, pack.length, packId)) {
+        const i = ids.indexOf(e.id);
+        const sealed = pack.subarray(e.offset, e.offset + e.length);
+        expect(Buffer.from(openBlob(key, e, sealed, 'blob')).equals(plains[i] as Buffer)).toBe(true);
+        expect(packer.pending(e.id)).toBeUndefined();
+        blobs++;
+      }
+    }
+    expect(blobs).toBe(plains.length);
+  });
+
+  it('makes a failed spool append sticky and drops that pack', async () => {
+    const sink = new SpoolSink();
+    const packer = new Packer(key, 64 * 1024, sink);
+    const p = blob(1, 100);
+    await packer.add('data', idOf(p), sealBlob(key, 'data', idOf(p), p), p.length);
+    sink.failAppend = true;
+    const q = blob(2, 100);
+    await expect(packer.add('data', idOf(q), sealBlob(key, 'data', idOf(q), q), q.length)).rejects.toThrow(
+      'disk full',
+    );
+    expect(packer.pending(idOf(p))).toBeUndefined();
+    expect(sink.open).toBe(0);
+    await expect(packer.flush()).rejects.toThrow('disk full');
+  });
+
   it('writes every blob into a pack that decodes, reusing buffers only once a pack is written', async () => {
     const sink = new SlowSink(5);
     const packer = new Packer(key, 32 * 1024, sink);
@@ -38,14 +127,15 @@ describe('Packer', () => {
     for (let g = 0; g < plains.length; g += 12) {
       const group = plains.slice(g, g + 12).map((p, k) => ({ p, i: g + k }));
       await Promise.all(
-        group.map(({ p, i }) => {
+        group.map(async ({ p, i }) => {
           const type = i % 10 === 0 ? 'tree' : 'data';
           const id = ids[i] as string;
           const added = packer.add(type, id, sealBlob(key, type, id, p), p.length);
           // Pending (unwritten) blobs read back from the packer as they are.
           const pending = packer.pending(id);
           if (pending === undefined) throw new Error(`blob ${i} is not pending after add`);
-          expect(Buffer.from(openBlob(key, pending.entry, pending.sealed, 'pending')).equals(p)).toBe(true);
+          const sealed = await packer.readPending(pending);
+          expect(Buffer.from(openBlob(key, pending.entry, sealed, 'pending')).equals(p)).toBe(true);
           return added;
         }),
       );

@@ -3,33 +3,59 @@
  * blobs (read often, by every walk) never hide among megabytes of message data. A pack is sealed when
  * it is full or on flush(); sealing builds its bytes, names it by their SHA-256 and writes it.
  *
- * Memory stays bounded: uploads are chained, and while two sealed packs wait to be written ready()
- * holds new blobs back, so a type has its open pack and at most two sealed ones (usually one being
- * written); their buffers are reused for later packs, two per type kept.
+ * Where the sink offers a spool (a local directory store), a pack's blobs are written through to it as
+ * they come and only its SHA-256 state is kept: no pack is ever whole in memory (restic spools packs
+ * to temp files for the same reason), and pending blobs are read back from the spool. Otherwise (S3,
+ * memory) a pack is assembled in a buffer. Either way memory stays bounded: uploads are chained, and
+ * while two sealed packs wait to be written ready() holds new blobs back, so a type has its open pack
+ * and at most two sealed ones (usually one being written); their buffers are reused for later packs,
+ * two per type kept.
  *
  * A failed pack write is sticky: blobs already reported as added would be missing, so every later
  * add() and flush() rethrows the failure and no snapshot can be written on top of it.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { sha256Hex } from './crypto.js';
 import { type BlobType, encodePackTail, type PackEntry } from './pack.js';
 
 /** A blob that is not yet readable from the store: in an open pack or in one being written. */
 export interface PendingBlob {
   entry: PackEntry;
-  sealed: Uint8Array;
+  /** Its sealed bytes, a view of the pack's buffer (packs in memory); undefined when spooled. */
+  sealed: Uint8Array | undefined;
+  pack: OpenPack;
 }
 
 interface OpenPack {
   type: BlobType;
-  /** The pack's bytes so far: sealed blobs are copied in as they come (no parts to join at the end). */
+  /**
+   * The pack's bytes so far, when assembled in memory: sealed blobs are copied in as they come (no
+   * parts to join at the end). Empty when spooled.
+   */
   buf: Buffer;
+  /** Where the pack's bytes go as they come, and the running SHA-256 of them (its name). */
+  spool: PackSpool | undefined;
+  hash: Hash | undefined;
   entries: PackEntry[];
   size: number;
+}
+
+/** A pack's bytes written through to the store as they come (see ObjectSpool in object-store.ts). */
+export interface PackSpool {
+  /** Appends bytes (copied before it returns). */
+  append(bytes: Uint8Array): void;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Publishes the appended bytes as the pack `packId` (already there counts as done). */
+  commit(packId: string): Promise<void>;
+  /** Drops the spool (its uncommitted bytes); reads in flight finish. */
+  close(): void;
 }
 
 export interface PackSink {
   /** Stores a sealed pack's bytes under its id. The bytes are the packer's to reuse once it resolves. */
   writePack(packId: string, bytes: Uint8Array): Promise<void>;
+  /** A spool for a new pack, or undefined to assemble packs in memory and hand them to writePack. */
+  spoolPack?(): PackSpool | undefined;
   /** Called once the pack is in the store, before its blobs stop being pending. */
   packWritten(packId: string, entries: PackEntry[]): void;
 }
@@ -38,6 +64,7 @@ export interface PackSink {
 const SLACK = 1024 * 1024 + 256 * 1024;
 /** First buffer of a type (tree packs of a checkpoint stay small); written packs' buffers are reused. */
 const FIRST_BUFFER = 1024 * 1024;
+const NO_BUFFER = Buffer.alloc(0);
 
 export class Packer {
   private readonly open = new Map<BlobType, OpenPack>();
@@ -64,6 +91,14 @@ export class Packer {
     return this.pendingBlobs.get(id);
   }
 
+  /** A pending blob's sealed bytes (from its pack's buffer, or read back from its spool). */
+  readPending(p: PendingBlob): Promise<Uint8Array> {
+    if (p.sealed !== undefined) return Promise.resolve(p.sealed);
+    const spool = p.pack.spool;
+    if (spool === undefined) return Promise.reject(new Error('packer: pending blob has no bytes'));
+    return spool.read(p.entry.offset, p.entry.length);
+  }
+
   /**
    * undefined when a new blob may be added now, else a promise that resolves when it may: while two
    * sealed packs wait to be written, callers hold back, so that writes slower than the backup cannot
@@ -85,24 +120,56 @@ export class Packer {
    */
   async add(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): Promise<void> {
     this.assertHealthy();
-    let pack = this.open.get(type);
-    if (pack === undefined) {
+    const pack = this.open.get(type) ?? this.openPack(type);
+    const entry: PackEntry = { type, id, offset: pack.size, length: sealed.byteLength, rawLength };
+    let view: Uint8Array | undefined;
+    if (pack.spool !== undefined) {
+      this.append(pack, sealed);
+    } else {
+      reserve(pack, sealed.byteLength, this.packSize + SLACK);
+      pack.buf.set(sealed, pack.size);
+      view = pack.buf.subarray(entry.offset, entry.offset + entry.length);
+    }
+    pack.entries.push(entry);
+    pack.size += sealed.byteLength;
+    this.pendingBlobs.set(id, { entry, sealed: view, pack });
+    if (pack.size >= this.packSize) await this.seal(type);
+  }
+
+  private openPack(type: BlobType): OpenPack {
+    let pack: OpenPack;
+    let spool: PackSpool | undefined;
+    try {
+      spool = this.sink.spoolPack?.();
+    } catch (err) {
+      this.failure ??= err;
+      throw err;
+    }
+    if (spool !== undefined) {
+      pack = { type, buf: NO_BUFFER, spool, hash: createHash('sha256'), entries: [], size: 0 };
+    } else {
       const buf =
         this.spare.get(type) ?? Buffer.allocUnsafeSlow(Math.min(FIRST_BUFFER, this.packSize + SLACK));
       this.spare.delete(type);
-      pack = { type, buf, entries: [], size: 0 };
-      this.open.set(type, pack);
+      pack = { type, buf, spool: undefined, hash: undefined, entries: [], size: 0 };
     }
-    reserve(pack, sealed.byteLength, this.packSize + SLACK);
-    pack.buf.set(sealed, pack.size);
-    const entry: PackEntry = { type, id, offset: pack.size, length: sealed.byteLength, rawLength };
-    pack.entries.push(entry);
-    pack.size += sealed.byteLength;
-    this.pendingBlobs.set(id, {
-      entry,
-      sealed: pack.buf.subarray(entry.offset, entry.offset + entry.length),
-    });
-    if (pack.size >= this.packSize) await this.seal(type);
+    this.open.set(type, pack);
+    return pack;
+  }
+
+  /** Writes bytes through to a spooled pack. A failure is sticky: the pack can no longer be whole. */
+  private append(pack: OpenPack, bytes: Uint8Array): void {
+    try {
+      pack.spool?.append(bytes);
+      pack.hash?.update(bytes);
+    } catch (err) {
+      // The pack's blobs are lost with it (they were reported as added): sticky, and the pack dropped.
+      this.failure ??= err;
+      this.open.delete(pack.type);
+      this.release(pack.entries);
+      pack.spool?.close();
+      throw err;
+    }
   }
 
   /** Seals every open pack and waits until every pack is written. */
@@ -118,14 +185,23 @@ export class Packer {
     if (pack === undefined || pack.entries.length === 0) return;
     this.open.delete(type);
     const tail = encodePackTail(this.encKey, pack.entries);
-    reserve(pack, tail.byteLength, this.packSize + SLACK);
-    pack.buf.set(tail, pack.size);
-    const bytes = pack.buf.subarray(0, pack.size + tail.byteLength);
-    const packId = sha256Hex(bytes);
+    const spool = pack.spool;
+    let packId: string;
+    let bytes: Uint8Array | undefined;
+    if (spool !== undefined) {
+      this.append(pack, tail);
+      packId = (pack.hash as Hash).digest('hex');
+    } else {
+      reserve(pack, tail.byteLength, this.packSize + SLACK);
+      pack.buf.set(tail, pack.size);
+      bytes = pack.buf.subarray(0, pack.size + tail.byteLength);
+      packId = sha256Hex(bytes);
+    }
     this.unwritten++;
     const write = this.chain.then(async () => {
       this.assertHealthy();
-      await this.sink.writePack(packId, bytes);
+      if (spool !== undefined) await spool.commit(packId);
+      else await this.sink.writePack(packId, bytes as Uint8Array);
       this.sink.packWritten(packId, pack.entries);
     });
     this.chain = write.then(
@@ -134,11 +210,13 @@ export class Packer {
         // Nothing points into the buffer any more (pending blobs are released): reuse it, unless
         // that would keep more than two buffers of this type (after writes fell behind).
         const inUse = (this.open.has(type) ? 1 : 0) + this.unwritten;
-        if (!this.spare.has(type) && inUse < 2) this.spare.set(type, pack.buf);
+        if (spool === undefined && !this.spare.has(type) && inUse < 2) this.spare.set(type, pack.buf);
+        spool?.close();
       },
       (err: unknown) => {
         this.failure ??= err;
         this.written(pack.entries);
+        spool?.close();
       },
     );
     await write;

@@ -97,6 +97,8 @@ export interface OpenOptions {
 
 /** Index objects load this many at a time: enough to hide S3 latency, few enough for memory. */
 const LOAD_CONCURRENCY = 8;
+/** Where packKey() puts packs: a store's spool for a new pack lives there (same file system). */
+const PACK_DIR = 'data/';
 /** First tail read when a pack's blob count is unknown: covers ~1,400 blobs. */
 const TAIL_GUESS = 64 * 1024;
 
@@ -137,6 +139,16 @@ export class Repository implements TreeWriter, LockStore {
     this.lockEnv = opts.lockEnv;
     this.packer = new Packer(master.encKey, config.packSize, {
       writePack: (id, bytes) => this.putNew(packKey(id), bytes),
+      spoolPack: () => {
+        const spool = this.store.spool?.(PACK_DIR);
+        if (spool === undefined) return undefined;
+        return {
+          append: (bytes) => spool.append(bytes),
+          read: (offset, length) => spool.read(offset, length),
+          commit: (id) => ignoreExists(spool.commit(packKey(id))),
+          close: () => spool.close(),
+        };
+      },
       packWritten: (id, entries) => {
         for (const e of entries) this.index.add({ ...e, pack: id });
         this.unindexed.set(id, entries);
@@ -264,12 +276,14 @@ export class Repository implements TreeWriter, LockStore {
   /** One ranged GET of the blob's pack; authenticated and checked against its id. */
   async loadBlob(id: BlobId): Promise<Uint8Array> {
     const pending = this.packer.pending(id);
-    if (pending !== undefined)
+    if (pending !== undefined) {
+      const sealed = await this.packer.readPending(pending);
       return this.checkId(
         id,
-        openBlob(this.master.encKey, pending.entry, pending.sealed, `pending blob ${id}`),
+        openBlob(this.master.encKey, pending.entry, sealed, `pending blob ${id}`),
         'pending pack',
       );
+    }
     const e = this.index.get(id);
     if (e === undefined) {
       throw new MailarkError('NOT_FOUND', `blob ${id} is not in the index of ${this.store.location}`, {
@@ -651,12 +665,8 @@ export class Repository implements TreeWriter, LockStore {
   }
 
   /** put() that treats "already there" as done: ids are content hashes, so the bytes are the same. */
-  private async putNew(key: string, bytes: Uint8Array): Promise<void> {
-    try {
-      await this.store.put(key, bytes);
-    } catch (err) {
-      if (!isMailarkError(err, 'OBJECT_EXISTS')) throw err;
-    }
+  private putNew(key: string, bytes: Uint8Array): Promise<void> {
+    return ignoreExists(this.store.put(key, bytes));
   }
 
   /** The whole object, checked against its id (the SHA-256 of its bytes). */
@@ -680,6 +690,15 @@ function withCache(store: ObjectStore, repoId: string, opts: OpenOptions): Objec
     prefixes: ['index/', 'snapshots/'],
     reporter: opts.reporter ?? silentReporter,
   });
+}
+
+/** A write that treats "already there" as done: ids are content hashes, so the bytes are the same. */
+async function ignoreExists(write: Promise<void>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    if (!isMailarkError(err, 'OBJECT_EXISTS')) throw err;
+  }
 }
 
 function byCodeUnits(a: string, b: string): number {

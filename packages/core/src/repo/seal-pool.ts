@@ -443,23 +443,38 @@ const NOTHING = new Uint8Array(0);
 
 /** Buffers lent to workers and given back, for the next jobs. */
 const spareBuffers: ArrayBuffer[] = [];
-/**
- * Enough for the jobs in flight at once (MAX_IN_FLIGHT per worker: a cut's input, a seal's input and
- * output); more would only stay resident.
- */
-const KEEP_BUFFERS = 6;
 /** Size of a lent buffer: a full job and the blob that overflows it. */
 const LENT_BYTES = JOB_BYTES + 128 * 1024;
+/**
+ * Lent buffers come in two sizes, LENT_BYTES and twice that (a cut job of a 1 MiB piece on top of
+ * queued ones), and are kept for good: with sizes that drifted with each job's need and a cap of six,
+ * a run allocated and freed ~30 buffers of 1-2 MiB, and each big free lets glibc raise its mmap
+ * threshold and keep the freed memory in the heap. Enough are kept for every job in flight at once
+ * (MAX_IN_FLIGHT per worker, a seal job holding an input and an output, and the job being filled).
+ */
+const KEEP_BUFFERS = 12;
+
+/** The size class for `size` bytes; beyond the two classes, the size itself (such buffers are not kept). */
+function lentSize(size: number): number {
+  if (size <= LENT_BYTES) return LENT_BYTES;
+  if (size <= 2 * LENT_BYTES) return 2 * LENT_BYTES;
+  return size;
+}
 
 function borrow(size: number): ArrayBuffer {
-  const i = spareBuffers.findIndex((b) => b.byteLength >= size);
-  if (i >= 0) return spareBuffers.splice(i, 1)[0] as ArrayBuffer;
+  const want = lentSize(size);
+  // The smallest kept buffer that fits: a 1 MiB job must not take the rare 2 MiB one.
+  let best = -1;
+  for (const [i, b] of spareBuffers.entries())
+    if (b.byteLength >= want && (best < 0 || b.byteLength < (spareBuffers[best] as ArrayBuffer).byteLength))
+      best = i;
+  if (best >= 0) return spareBuffers.splice(best, 1)[0] as ArrayBuffer;
   // Not zero-filled: every byte a worker reads is written first (inputs), or written by it (outputs).
-  return Buffer.allocUnsafeSlow(Math.max(size, LENT_BYTES)).buffer;
+  return Buffer.allocUnsafeSlow(want).buffer;
 }
 
 function giveBack(buffer: ArrayBuffer | undefined): void {
-  // Only the usual size is kept: a rare big job's buffers are let go.
-  if (buffer !== undefined && buffer.byteLength <= 2 * LENT_BYTES && spareBuffers.length < KEEP_BUFFERS)
-    spareBuffers.push(buffer);
+  // Only the two lent sizes are kept: a rare bigger job's buffers are let go.
+  if (buffer === undefined || buffer.byteLength > 2 * LENT_BYTES) return;
+  if (spareBuffers.length < KEEP_BUFFERS) spareBuffers.push(buffer);
 }

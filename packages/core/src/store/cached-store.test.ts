@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RecordingReporter } from '../progress.js';
 import { CachedStore } from './cached-store.js';
+import { LocalDirStore } from './local-dir-store.js';
 import { MemoryStore } from './memory-store.js';
 import { RetryingStore } from './retrying-store.js';
 
@@ -38,6 +39,22 @@ async function drain(s: CachedStore, prefix: string): Promise<string[]> {
 }
 
 describe('CachedStore', () => {
+  it("offers the inner store's spool for uncached folders only, and none when the inner has none", async () => {
+    expect(store.spool).toBeUndefined(); // MemoryStore: whole objects only
+    const local = new CachedStore(new LocalDirStore(join(dir, '..', 'local')), {
+      dir,
+      prefixes: ['index/', 'snapshots/'],
+      reporter,
+    });
+    expect(() => local.spool?.('index/')).toThrow(TypeError);
+    const sp = local.spool?.('data/');
+    if (sp === undefined) throw new Error('no spool through the cache');
+    sp.append(Buffer.from('pack bytes'));
+    await sp.commit('data/00/p');
+    sp.close();
+    expect(Buffer.from(await local.get('data/00/p')).toString()).toBe('pack bytes');
+  });
+
   it('answers a second read from the cache without touching the store', async () => {
     const o = named('index', 'index object one');
     await inner.put(o.key, o.bytes);

@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { errorText } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
 import { errnoOf } from './local-store-errors.js';
-import type { ByteRange, ObjectInfo, ObjectStore, StoreCounters } from './object-store.js';
+import type { ByteRange, ObjectInfo, ObjectSpool, ObjectStore, StoreCounters } from './object-store.js';
 import { applyCapabilities, probeCapabilities, type StoreCapabilities } from './probe.js';
 
 export interface CachedStoreOptions {
@@ -72,6 +72,8 @@ export class CachedStore implements ObjectStore {
   private readonly reporter: Reporter;
   private rootReady: Promise<void> | undefined;
   private warned = false;
+  /** The inner store's spool, when it has one; spooled objects (packs) lie outside the cached folders. */
+  readonly spool?: (dir: string) => ObjectSpool;
 
   constructor(
     readonly inner: ObjectStore,
@@ -86,6 +88,13 @@ export class CachedStore implements ObjectStore {
     }
     this.prefixes = options.prefixes;
     this.reporter = options.reporter ?? silentReporter;
+    const spool = inner.spool?.bind(inner);
+    if (spool !== undefined)
+      this.spool = (dir) => {
+        if (this.prefixes.some((p) => p.startsWith(dir) || dir.startsWith(p)))
+          throw new TypeError(`cannot spool into cached folder ${dir}`);
+        return spool(dir);
+      };
   }
 
   /** The inner store's request counters: cache hits never count as store reads. */

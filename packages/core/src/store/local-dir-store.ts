@@ -6,13 +6,16 @@
  * fsyncs the directory. link(2) fails with EEXIST atomically when the name exists, so two writers of the
  * same key can never both win and nothing is ever overwritten; rename(2) would silently replace an
  * existing file, and "check, then rename" leaves a window between the check and the rename. Leftover
- * temp files from a crash are invisible to list() and removed by sweepTemp().
+ * temp files from a crash are invisible to list() and removed by sweepTemp(). spool() gives the same
+ * temp file to a writer that appends as it goes (packs: see local-spool.ts); its commit links it the
+ * same way.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs, read as fsRead } from 'node:fs';
+import { promises as fs, read as fsRead, fsync, mkdirSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { MailarkError } from '../errors.js';
+import { LocalSpool } from './local-spool.js';
 import { errnoOf, localStoreError } from './local-store-errors.js';
 import { OpenFileCache } from './open-file-cache.js';
 
@@ -23,6 +26,7 @@ import {
   type ByteRange,
   newCounters,
   type ObjectInfo,
+  type ObjectSpool,
   type ObjectStore,
 } from './object-store.js';
 
@@ -38,6 +42,8 @@ export class LocalDirStore implements ObjectStore {
   private readonly root: string;
   /** Packs read blob by blob stay open between reads (see open-file-cache.ts); objects never change. */
   private readonly files = new OpenFileCache(8);
+  /** Spool directories whose stale temp files (a killed run's open packs) were swept by this store. */
+  private readonly swept = new Set<string>();
 
   /** @param root the repository directory; created on the first put if absent. */
   constructor(root: string) {
@@ -51,16 +57,7 @@ export class LocalDirStore implements ObjectStore {
     const dir = path.dirname(file);
     const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
-      const created = await makeDirs(dir);
-      // A new directory entry is durable only once its parent directory is synced: sync every parent
-      // of a directory this put created (the target directory itself is synced after the link).
-      if (created !== undefined) {
-        const top = path.dirname(created);
-        for (let d = path.dirname(dir); ; d = path.dirname(d)) {
-          await syncDir(d);
-          if (d === top || d === path.dirname(d)) break;
-        }
-      }
+      await this.makeDurableDirs(dir);
       const fh = await fs.open(tmp, 'wx', 0o600);
       try {
         await fh.writeFile(data);
@@ -79,6 +76,65 @@ export class LocalDirStore implements ObjectStore {
     }
     this.counters.puts++;
     this.counters.bytesWritten += data.byteLength;
+  }
+
+  /**
+   * A temp file under `dir` written through as bytes come (see ObjectStore.spool); commit() then does
+   * what put() does after writing its temp file: fsync, link to the key's name, fsync the directory.
+   */
+  spool(dir: string): ObjectSpool {
+    const dirKey = dir.replace(/\/$/, '');
+    this.checkKey(dirKey);
+    const tmpDir = this.pathOf(dirKey);
+    let createdTop: string | undefined;
+    try {
+      createdTop = mkdirSync(tmpDir, { recursive: true });
+    } catch (err) {
+      throw localStoreError(err, 'put', dir, this.location);
+    }
+    const tmp = path.join(tmpDir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    // A run killed while packs were open left their spools here: remove those older than an hour
+    // (sweepTemp's rule, so another process's open spool is never touched), once per store.
+    if (!this.swept.has(tmpDir)) {
+      this.swept.add(tmpDir);
+      void sweepDir(tmpDir, 3_600_000).catch(() => {});
+    }
+    return new LocalSpool(tmp, async (fd, size, key) => {
+      if (!key.startsWith(dir)) throw new TypeError(`spool for ${dir} cannot commit ${key}`);
+      this.checkKey(key);
+      const file = this.pathOf(key);
+      const target = path.dirname(file);
+      try {
+        // The spool's own directory (and its parents) may be new: sync them as put() does its own.
+        await this.makeDurableDirs(target, createdTop);
+        createdTop = undefined;
+        await fsyncFd(fd);
+        await this.publish(tmp, file, key);
+        await syncDir(target);
+      } catch (err) {
+        throw localStoreError(err, 'put', key, this.location);
+      }
+      this.counters.puts++;
+      this.counters.bytesWritten += size;
+    });
+  }
+
+  /**
+   * mkdir -p `dir`; a new directory entry is durable only once its parent directory is synced, so
+   * every parent of a directory created here is synced (the target directory itself is synced by the
+   * caller after the link). `earlier`: the first of `dir`'s ancestors created before without that
+   * care (by spool(), which must create its directory synchronously).
+   */
+  private async makeDurableDirs(dir: string, earlier?: string): Promise<void> {
+    const created = await makeDirs(dir);
+    const first =
+      created === undefined || (earlier !== undefined && earlier.length < created.length) ? earlier : created;
+    if (first === undefined) return;
+    const top = path.dirname(first);
+    for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+      await syncDir(d);
+      if (d === top || d === path.dirname(d)) break;
+    }
   }
 
   /** Makes `tmp` visible as `file`, refusing to replace an existing object. */
@@ -358,6 +414,25 @@ async function makeDirs(dir: string): Promise<string | undefined> {
     }
   }
   return first;
+}
+
+/** Removes the temp files directly in `dir` older than `olderThanMs`; returns how many went. */
+async function sweepDir(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    if (!e.isFile() || !e.name.startsWith(TEMP_PREFIX)) continue;
+    const p = path.join(dir, e.name);
+    const st = await fs.stat(p).catch(() => undefined);
+    if (st !== undefined && now - st.mtimeMs >= olderThanMs) {
+      await fs.rm(p, { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /** fsync a directory so the entries created in it survive a crash. */

@@ -42,6 +42,30 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Releases connections; the store is unusable afterwards. */
   close(): Promise<void>;
+  /**
+   * Optional: a spool for one new object whose bytes are written through as they are produced, so a
+   * big object (a 16 MiB pack) never sits whole in memory. Stores without it (S3, memory) are given
+   * whole objects by put(). `dir` is a key prefix ending in '/' under which the object's key will lie.
+   */
+  spool?(dir: string): ObjectSpool;
+}
+
+/**
+ * One object being written through (see ObjectStore.spool). Its bytes are invisible to get(), stat()
+ * and list() until commit() resolves; commit() keeps put()'s rules (atomic, durable, no overwrite:
+ * OBJECT_EXISTS). Whatever happens, the owner calls close() once, which drops any uncommitted bytes.
+ */
+export interface ObjectSpool {
+  /** Bytes appended so far. */
+  readonly size: number;
+  /** Appends bytes; they are copied out before it returns (so the caller may reuse them). */
+  append(bytes: Uint8Array): void;
+  /** Reads back appended bytes, also after commit() and until close() (reads in flight finish). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Publishes the bytes appended so far as `key`, as put(key, bytes) would; appends end here. */
+  commit(key: string): Promise<void>;
+  /** Releases the spool: uncommitted bytes are dropped; reads in flight still complete. */
+  close(): void;
 }
 
 /** Request counts, kept by every store for stats and benchmarks. */

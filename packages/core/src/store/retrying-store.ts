@@ -14,8 +14,9 @@
  */
 import { errorText, isMailarkError } from '../errors.js';
 import { type Reporter, silentReporter } from '../progress.js';
-import type { ByteRange, ObjectInfo, ObjectStore, StoreCounters } from './object-store.js';
+import type { ByteRange, ObjectInfo, ObjectSpool, ObjectStore, StoreCounters } from './object-store.js';
 import { applyCapabilities, probeCapabilities, type StoreCapabilities } from './probe.js';
+import { TempFileSpool, UploadBuffer } from './temp-file-spool.js';
 
 export interface StoreRetryOptions {
   /** Attempts in all, including the first (default 5). */
@@ -72,6 +73,7 @@ export class RetryingStore implements ObjectStore {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly isTransient: (err: unknown) => boolean;
   private readonly reporter: Reporter;
+  private readonly upload = new UploadBuffer();
 
   constructor(
     readonly inner: ObjectStore,
@@ -121,6 +123,14 @@ export class RetryingStore implements ObjectStore {
         throw err;
       }
     });
+  }
+
+  /**
+   * A temp-file spool whose commit is this store's put() (retried as any put): the wrapped store's own
+   * spool, if any, would bypass the retries.
+   */
+  spool(_dir: string): ObjectSpool {
+    return new TempFileSpool((key, bytes) => this.put(key, bytes), this.upload);
   }
 
   get(key: string, range?: ByteRange): Promise<Uint8Array> {

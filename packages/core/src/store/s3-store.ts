@@ -25,11 +25,13 @@ import {
   type ByteRange,
   newCounters,
   type ObjectInfo,
+  type ObjectSpool,
   type ObjectStore,
 } from './object-store.js';
 import type { StoreCapabilities } from './probe.js';
 import { mapS3Error } from './s3-errors.js';
 import { resolveS3Settings, type S3Settings, type S3SettingsInput } from './s3-settings.js';
+import { TempFileSpool, UploadBuffer } from './temp-file-spool.js';
 
 // The settings are part of S3Store's API (the export code resolves the same endpoint rules).
 export * from './s3-settings.js';
@@ -74,6 +76,7 @@ export class S3Store implements ObjectStore {
   private readonly clientConfig: S3ClientConfig;
   private client: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
   private bucketCheck: Promise<void> | undefined;
+  private readonly upload = new UploadBuffer();
 
   constructor(opts: S3StoreOptions) {
     this.settings = resolveS3Settings(opts, opts.env ?? process.env);
@@ -129,6 +132,11 @@ export class S3Store implements ObjectStore {
       ...(key === undefined ? {} : { key }),
       ...(this.settings.endpoint === undefined ? {} : { endpoint: this.settings.endpoint }),
     });
+  }
+
+  /** A pack spooled to a temp file and put() from there (see temp-file-spool.ts). */
+  spool(_dir: string): ObjectSpool {
+    return new TempFileSpool((key, bytes) => this.put(key, bytes), this.upload);
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
