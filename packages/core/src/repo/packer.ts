@@ -3,10 +3,10 @@
  * blobs (read often, by every walk) never hide among megabytes of message data. A pack is sealed when
  * it is full or on flush(); sealing builds its bytes, names it by their SHA-256 and writes it.
  *
- * Where the sink offers a spool (a local directory store), a pack's blobs are written through to it as
- * they come and only its SHA-256 state is kept: no pack is ever whole in memory (restic spools packs
- * to temp files for the same reason), and pending blobs are read back from the spool. Otherwise (S3,
- * memory) a pack is assembled in a buffer. Either way memory stays bounded: uploads are chained, and
+ * Where the sink offers a spool (the local directory and S3 stores), a pack's blobs are written through
+ * to it as they come and only its SHA-256 state is kept: no pack is assembled in memory (restic spools
+ * packs to temp files for the same reason), and pending blobs are read back from the spool. Otherwise
+ * (the memory store) a pack is assembled in a buffer. Either way memory stays bounded: uploads are chained, and
  * while two sealed packs wait to be written ready() holds new blobs back, so a type has its open pack
  * and at most two sealed ones (usually one being written); their buffers are reused for later packs,
  * two per type kept.

@@ -44,8 +44,10 @@ export interface ObjectStore {
   close(): Promise<void>;
   /**
    * Optional: a spool for one new object whose bytes are written through as they are produced, so a
-   * big object (a 16 MiB pack) never sits whole in memory. Stores without it (S3, memory) are given
-   * whole objects by put(). `dir` is a key prefix ending in '/' under which the object's key will lie.
+   * big object (a 16 MiB pack) never sits whole in memory: the local directory store appends to the
+   * object's temp file, the S3 store (and RetryingStore around it) to an unlinked temp file PUT at
+   * commit. Stores without it (memory) are given whole objects by put(). `dir` is a key prefix ending
+   * in '/' under which the object's key will lie.
    */
   spool?(dir: string): ObjectSpool;
 }
