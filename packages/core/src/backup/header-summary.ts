@@ -29,8 +29,19 @@ const MAX_BOUNDARIES = 256;
 const MAX_ATTACHMENTS = 500;
 /** Caps on stored header text, so that a mass mailing's To: does not bloat every page. */
 const MAX_TEXT = 2048;
-/** A line break followed by the first byte of a possible delimiter line. */
-const NL_DASH = Buffer.from('\n-');
+/** The fields summarize() and the MIME walk read from a top header block; the rest is never parsed. */
+const TOP_FIELDS = new Set([
+  'message-id',
+  'from',
+  'to',
+  'cc',
+  'subject',
+  'date',
+  'content-type',
+  'content-disposition',
+]);
+/** The fields read from a MIME part's header block. */
+const PART_FIELDS = new Set(['content-type', 'content-disposition']);
 
 type Phase = 'top' | 'body' | 'part' | 'nested';
 
@@ -107,6 +118,71 @@ function decodeUtf7(s: string): string {
   });
 }
 
+/**
+ * The header lines of one block that parseBlock needs: the fields named in `wanted`, as "binary"
+ * strings. libmime's decodeHeaders splits at CR, LF or CRLF, ends the block at an empty line and
+ * unfolds lines opening with a space or tab; this reads the lines the same way, so the fields it keeps
+ * parse exactly as in the whole block, and a Received: chain is never turned into strings and parsed.
+ */
+class BlockFields {
+  readonly lines: string[] = [];
+  /** A field has begun (a line opening with blank space continues it). */
+  private open = false;
+  /** The field being read is kept. */
+  private keep = false;
+  /** An empty line ended the block (for decodeHeaders): nothing after it counts. */
+  private ended = false;
+
+  constructor(private readonly wanted: ReadonlySet<string>) {}
+
+  /** One line, its LF (and the CR before it) removed. */
+  push(line: Buffer): void {
+    // Joined by LF, a CR left at the end is eaten by decodeHeaders' CRLF split: as if absent.
+    let end = line.length;
+    if (end > 0 && line[end - 1] === 0x0d) end--;
+    let start = 0;
+    for (;;) {
+      // A bare CR inside the line splits it, for decodeHeaders, into two lines.
+      const cr = line.indexOf(0x0d, start);
+      const stop = cr < 0 || cr >= end ? end : cr;
+      this.part(line.subarray(start, stop));
+      if (stop === end) return;
+      start = stop + 1;
+    }
+  }
+
+  clone(): BlockFields {
+    const c = new BlockFields(this.wanted);
+    c.lines.push(...this.lines);
+    c.open = this.open;
+    c.keep = this.keep;
+    c.ended = this.ended;
+    return c;
+  }
+
+  private part(line: Buffer): void {
+    if (this.ended) return;
+    if (line.length === 0) {
+      // Leading empty lines are skipped; any later one ends the block.
+      if (this.open) this.ended = true;
+      return;
+    }
+    const continued = this.open && (line[0] === 0x20 || line[0] === 0x09);
+    if (!continued) {
+      this.open = true;
+      this.keep = this.wants(line);
+    }
+    if (this.keep) this.lines.push(binary(line));
+  }
+
+  /** The field's name is before the first colon; a first line without one is kept (it may fold). */
+  private wants(line: Buffer): boolean {
+    const colon = line.indexOf(0x3a);
+    if (colon < 0) return true;
+    return this.wanted.has(line.toString('latin1', 0, colon).trim().toLowerCase());
+  }
+}
+
 /** Feed a message's bytes in order with push(); summary() gives the result (also mid-stream). */
 export class HeaderScanner {
   private phase: Phase = 'top';
@@ -115,8 +191,8 @@ export class HeaderScanner {
   private carryLen = 0;
   /** In a body: the previous piece ended inside a line that is no delimiter (skip to its end). */
   private midLine = false;
-  /** Lines of the header block being read (top, part or nested). */
-  private block: string[] = [];
+  /** The header block being read (top, part or nested): the lines of the fields it needs. */
+  private block = new BlockFields(TOP_FIELDS);
   private blockBytes = 0;
   private topHeaders: Record<string, string[]> | undefined;
   private readonly boundaries = new Set<string>();
@@ -136,9 +212,9 @@ export class HeaderScanner {
     try {
       if (this.topHeaders === undefined) {
         // Ended inside the header block (no empty line): what was read is the header.
-        const rest = this.carryLen > 0 ? binary(Buffer.concat(this.carry)) : undefined;
-        const lines = rest === undefined ? this.block : [...this.block, rest];
-        return summarize(parseBlock(lines), this.attachments);
+        const block = this.block.clone();
+        if (this.carryLen > 0) block.push(Buffer.concat(this.carry));
+        return summarize(parseBlock(block.lines), this.attachments);
       }
       return summarize(this.topHeaders, this.attachments);
     } catch {
@@ -154,7 +230,7 @@ export class HeaderScanner {
     for (;;) {
       if (this.phase === 'body' && this.carryLen === 0) {
         // In a body only delimiter lines matter, and they open with "--": jump from one line that
-        // starts with "-" to the next (a native search) instead of visiting every line of an attachment.
+        // starts with "-" to the next instead of visiting every line of an attachment.
         if (this.midLine) {
           const lf = buf.indexOf(0x0a, start);
           if (lf < 0) return;
@@ -163,12 +239,12 @@ export class HeaderScanner {
         }
         if (start >= buf.length) return;
         if (buf[start] !== 0x2d) {
-          const next = buf.indexOf(NL_DASH, start);
+          const next = lineOpeningDash(buf, start);
           if (next < 0) {
             this.midLine = buf[buf.length - 1] !== 0x0a;
             return;
           }
-          start = next + 1;
+          start = next;
         }
       }
       const lf = buf.indexOf(0x0a, start);
@@ -213,18 +289,18 @@ export class HeaderScanner {
     }
     const cap = this.phase === 'top' ? MAX_TOP_HEADER : MAX_PART_HEADER;
     if (this.blockBytes + line.length > cap) return;
-    this.block.push(binary(line));
+    this.block.push(line);
     this.blockBytes += line.length + 1;
   }
 
   private startBlock(phase: Phase): void {
     this.phase = phase;
-    this.block = [];
+    this.block = new BlockFields(phase === 'top' ? TOP_FIELDS : PART_FIELDS);
     this.blockBytes = 0;
   }
 
   private endBlock(): void {
-    const headers = parseBlock(this.block);
+    const headers = parseBlock(this.block.lines);
     const kind = this.phase;
     this.startBlock('body');
     if (kind === 'top') this.topHeaders = headers;
@@ -240,6 +316,19 @@ export class HeaderScanner {
     }
     // RFC 2046 §5.2.1: a message/rfc822 part's body is a whole message; its header may open a multipart.
     if (kind === 'part' && mime === 'message/rfc822') this.startBlock('nested');
+  }
+}
+
+/**
+ * Index of the first "-" after `from` that opens a line (follows a LF), or -1. Searches for the dash
+ * alone: base64 has none, so an attachment is crossed in one native search, where searching "\n-"
+ * stopped at every line break.
+ */
+function lineOpeningDash(buf: Buffer, from: number): number {
+  for (let at = from; ; ) {
+    const dash = buf.indexOf(0x2d, at + 1);
+    if (dash < 0 || buf[dash - 1] === 0x0a) return dash;
+    at = dash;
   }
 }
 
