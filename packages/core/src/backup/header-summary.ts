@@ -48,14 +48,6 @@ type Phase = 'top' | 'body' | 'part' | 'nested';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const cp1252 = new TextDecoder('windows-1252');
 
-/**
- * Header lines are held as "binary" strings (latin1: one char per byte) so that structure parsing never
- * loses a byte; text is decoded only when a value is read (decodeHeaderText).
- */
-function binary(line: Uint8Array): string {
-  return Buffer.from(line.buffer, line.byteOffset, line.byteLength).toString('latin1');
-}
-
 /** Raw 8-bit header text: UTF-8 when valid (RFC 6532), windows-1252 otherwise (legacy mail). */
 function decodeRaw(bin: string): string {
   if (/^[\u0000-\u007f]*$/.test(bin)) return bin;
@@ -119,67 +111,97 @@ function decodeUtf7(s: string): string {
 }
 
 /**
- * The header lines of one block that parseBlock needs: the fields named in `wanted`, as "binary"
- * strings. libmime's decodeHeaders splits at CR, LF or CRLF, ends the block at an empty line and
- * unfolds lines opening with a space or tab; this reads the lines the same way, so the fields it keeps
- * parse exactly as in the whole block, and a Received: chain is never turned into strings and parsed.
+ * The fields of one header block that the summary reads (`wanted`), parsed as libmime's decodeHeaders
+ * parses the whole block: lines split at CR, LF or CRLF, leading empty lines skipped, the block ended
+ * by an empty line, a line opening with a space or tab folded into the field before it, each field
+ * split at its first colon (name trimmed and lowercased, value trimmed). Only wanted fields become
+ * strings: a Received: chain is never decoded nor parsed. Fields are held as "binary" strings (latin1:
+ * one char per byte) so that structure parsing never loses a byte; text is decoded only when a value
+ * is read (decodeHeaderText).
  */
 class BlockFields {
-  readonly lines: string[] = [];
+  private out: Record<string, string[]> = {};
+  /** The unfolded text of the field being read, while it may be wanted. */
+  private field: string | undefined;
   /** A field has begun (a line opening with blank space continues it). */
   private open = false;
-  /** The field being read is kept. */
-  private keep = false;
   /** An empty line ended the block (for decodeHeaders): nothing after it counts. */
   private ended = false;
 
   constructor(private readonly wanted: ReadonlySet<string>) {}
 
-  /** One line, its LF (and the CR before it) removed. */
-  push(line: Buffer): void {
+  /** One line, buf[start, end), its LF (and the CR before it) removed. */
+  push(buf: Buffer, start: number, end: number): void {
     // Joined by LF, a CR left at the end is eaten by decodeHeaders' CRLF split: as if absent.
-    let end = line.length;
-    if (end > 0 && line[end - 1] === 0x0d) end--;
-    let start = 0;
+    if (end > start && buf[end - 1] === 0x0d) end--;
     for (;;) {
       // A bare CR inside the line splits it, for decodeHeaders, into two lines.
-      const cr = line.indexOf(0x0d, start);
+      const cr = buf.indexOf(0x0d, start);
       const stop = cr < 0 || cr >= end ? end : cr;
-      this.part(line.subarray(start, stop));
+      this.part(buf, start, stop);
       if (stop === end) return;
       start = stop + 1;
     }
   }
 
+  /** The wanted fields read so far (the block ends here). */
+  headers(): Record<string, string[]> {
+    this.closeField();
+    return this.out;
+  }
+
   clone(): BlockFields {
     const c = new BlockFields(this.wanted);
-    c.lines.push(...this.lines);
+    for (const [k, v] of Object.entries(this.out)) c.out[k] = [...v];
+    c.field = this.field;
     c.open = this.open;
-    c.keep = this.keep;
     c.ended = this.ended;
     return c;
   }
 
-  private part(line: Buffer): void {
+  private part(buf: Buffer, start: number, end: number): void {
     if (this.ended) return;
-    if (line.length === 0) {
+    if (start === end) {
       // Leading empty lines are skipped; any later one ends the block.
-      if (this.open) this.ended = true;
+      if (this.open) {
+        this.closeField();
+        this.ended = true;
+      }
       return;
     }
-    const continued = this.open && (line[0] === 0x20 || line[0] === 0x09);
-    if (!continued) {
-      this.open = true;
-      this.keep = this.wants(line);
+    const first = buf[start];
+    if (this.open && (first === 0x20 || first === 0x09)) {
+      if (this.field === undefined) return;
+      // Unfolding (decodeHeader): the line break and the blanks opening the next line become one space.
+      let from = start;
+      while (from < end && (buf[from] === 0x20 || buf[from] === 0x09)) from++;
+      this.field += ` ${buf.toString('latin1', from, end)}`;
+      return;
     }
-    if (this.keep) this.lines.push(binary(line));
+    this.closeField();
+    this.open = true;
+    if (this.mayWant(buf, start, end)) this.field = buf.toString('latin1', start, end);
   }
 
-  /** The field's name is before the first colon; a first line without one is kept (it may fold). */
-  private wants(line: Buffer): boolean {
-    const colon = line.indexOf(0x3a);
-    if (colon < 0) return true;
-    return this.wanted.has(line.toString('latin1', 0, colon).trim().toLowerCase());
+  /** False only when the name before the first colon is surely not wanted (no colon: it may fold). */
+  private mayWant(buf: Buffer, start: number, end: number): boolean {
+    const colon = buf.indexOf(0x3a, start);
+    if (colon < 0 || colon >= end) return true;
+    return this.wanted.has(buf.toString('latin1', start, colon).trim().toLowerCase());
+  }
+
+  /** decodeHeader of the field read (same expressions), kept when its name is wanted. */
+  private closeField(): void {
+    const field = this.field;
+    if (field === undefined) return;
+    this.field = undefined;
+    const match = field.trim().match(/^\s*([^:]+):(.*)$/);
+    const key = (match?.[1] ?? '').trim().toLowerCase();
+    if (!this.wanted.has(key)) return;
+    const value = (match?.[2] ?? '').trim();
+    const list = this.out[key];
+    if (list === undefined) this.out[key] = [value];
+    else list.push(value);
   }
 }
 
@@ -213,8 +235,11 @@ export class HeaderScanner {
       if (this.topHeaders === undefined) {
         // Ended inside the header block (no empty line): what was read is the header.
         const block = this.block.clone();
-        if (this.carryLen > 0) block.push(Buffer.concat(this.carry));
-        return summarize(parseBlock(block.lines), this.attachments);
+        if (this.carryLen > 0) {
+          const rest = Buffer.concat(this.carry);
+          block.push(rest, 0, rest.length);
+        }
+        return summarize(block.headers(), this.attachments);
       }
       return summarize(this.topHeaders, this.attachments);
     } catch {
@@ -252,15 +277,15 @@ export class HeaderScanner {
         this.keep(buf.subarray(start));
         return;
       }
-      let line = buf.subarray(start, lf);
       if (this.carryLen > 0) {
-        this.keep(line);
-        line = Buffer.concat(this.carry);
+        this.keep(buf.subarray(start, lf));
+        const joined = Buffer.concat(this.carry);
         this.carry = [];
         this.carryLen = 0;
+        this.line(joined, 0, joined.length);
+      } else {
+        this.line(buf, start, lf);
       }
-      if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
-      this.line(line);
       if (this.phase === 'body' && this.boundaries.size === 0) return;
       start = lf + 1;
     }
@@ -274,23 +299,25 @@ export class HeaderScanner {
     this.carryLen += part.length;
   }
 
-  private line(line: Buffer): void {
+  /** The line buf[start, end) without its LF. */
+  private line(buf: Buffer, start: number, end: number): void {
+    if (end > start && buf[end - 1] === 0x0d) end--;
+    const length = end - start;
     if (this.phase === 'body') {
       // RFC 2046 §5.1.1: a delimiter line is "--" boundary, optionally "--" (close), then white space.
-      if (line.length < 3 || line[0] !== 0x2d || line[1] !== 0x2d) return;
-      const s = line.toString('latin1').trimEnd();
-      const open = s.slice(2);
+      if (length < 3 || buf[start] !== 0x2d || buf[start + 1] !== 0x2d) return;
+      const open = buf.toString('latin1', start + 2, end).trimEnd();
       if (this.boundaries.has(open)) this.startBlock('part');
       return;
     }
-    if (line.length === 0) {
+    if (length === 0) {
       this.endBlock();
       return;
     }
     const cap = this.phase === 'top' ? MAX_TOP_HEADER : MAX_PART_HEADER;
-    if (this.blockBytes + line.length > cap) return;
-    this.block.push(line);
-    this.blockBytes += line.length + 1;
+    if (this.blockBytes + length > cap) return;
+    this.block.push(buf, start, end);
+    this.blockBytes += length + 1;
   }
 
   private startBlock(phase: Phase): void {
@@ -300,7 +327,7 @@ export class HeaderScanner {
   }
 
   private endBlock(): void {
-    const headers = parseBlock(this.block.lines);
+    const headers = this.block.headers();
     const kind = this.phase;
     this.startBlock('body');
     if (kind === 'top') this.topHeaders = headers;
@@ -337,10 +364,6 @@ export function summarizeMessage(bytes: Uint8Array): HeaderSummary {
   const s = new HeaderScanner();
   s.push(bytes);
   return s.summary();
-}
-
-function parseBlock(lines: string[]): Record<string, string[]> {
-  return libmime().decodeHeaders(lines.join('\n'), { skipPrototypeKeys: true });
 }
 
 function first(headers: Record<string, string[]>, key: string): string | undefined {
