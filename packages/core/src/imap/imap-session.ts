@@ -163,7 +163,7 @@ class ImapMailboxSession implements MailboxSession {
       ahead(
         this.read(`fetch ${path}`, async (c) => {
           await this.select(c, path, true);
-          return fetchBatch(c, step.uids, this.capabilities, where);
+          return fetchBatch(c, step.uids, where);
         }),
       );
     // One batch ahead: the next one is on the wire while the caller stores this one.
