@@ -190,15 +190,21 @@ class BlockFields {
     return this.wanted.has(buf.toString('latin1', start, colon).trim().toLowerCase());
   }
 
-  /** decodeHeader of the field read (same expressions), kept when its name is wanted. */
+  /**
+   * decodeHeader of the field read, kept when its name is wanted. decodeHeader matches the trimmed
+   * field against /^\s*([^:]+):(.*)$/; with no line break left in it (and none of U+2028/2029 in
+   * latin1), that is: a name before the first colon, not empty, and the rest.
+   */
   private closeField(): void {
     const field = this.field;
     if (field === undefined) return;
     this.field = undefined;
-    const match = field.trim().match(/^\s*([^:]+):(.*)$/);
-    const key = (match?.[1] ?? '').trim().toLowerCase();
+    const line = field.trim();
+    const colon = line.indexOf(':');
+    if (colon <= 0) return;
+    const key = line.slice(0, colon).trim().toLowerCase();
     if (!this.wanted.has(key)) return;
-    const value = (match?.[2] ?? '').trim();
+    const value = line.slice(colon + 1).trim();
     const list = this.out[key];
     if (list === undefined) this.out[key] = [value];
     else list.push(value);
