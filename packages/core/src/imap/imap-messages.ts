@@ -68,7 +68,7 @@ export async function listFolderMessages(
         if (row !== undefined) messages.push(listed(row));
       }
     } else if (status.messages > 0) {
-      // UID FETCH 1:* on an empty folder is an error on some servers (RFC 3501 §6.4.8 "*" is the last).
+      // An empty folder (EXISTS 0 at the SELECT just made) needs no listing round trip.
       for (const row of await fetchRows(c, '1:*', { flags: true, size: true })) messages.push(listed(row));
     }
   } finally {

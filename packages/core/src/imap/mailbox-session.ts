@@ -135,7 +135,7 @@ export interface MailboxSession {
   listFoldersWithStatus(): Promise<{ folders: FolderInfo[]; statuses: Map<string, ImapFolderStatus> }>;
   /** Status of every selectable folder (or of `paths`): LIST-STATUS (RFC 5819) when offered. */
   statusAll(paths?: readonly string[]): Promise<Map<string, ImapFolderStatus>>;
-  /** EXAMINE, then UID FETCH 1:* (UID FLAGS MODSEQ) [(CHANGEDSINCE m VANISHED)]. */
+  /** EXAMINE, then UID FETCH 1:* (UID FLAGS RFC822.SIZE MODSEQ) [(CHANGEDSINCE m VANISHED)]. */
   listMessages(path: string, opts?: { changedSince?: string }): Promise<MessageListing>;
   /** Bodies of the given UIDs in ascending UID order; UIDs that no longer exist are left out. */
   fetchMessages(path: string, uids: readonly number[]): AsyncIterable<FetchedMessage>;
