@@ -196,16 +196,20 @@ export class MailboxPass {
     let matched = 0;
     if (plan.unknown.length > 0) {
       const index = await this.contentIndex();
-      if (index.size > 0 || this.o.dryRun) {
+      // Only a message whose listed size some stored message has may match by content key: the others
+      // need no Message-ID (in an initial backup that spares a meta round for almost every message).
+      const ask = this.o.dryRun ? plan.unknown : plan.unknown.filter((m) => index.mayMatch(m.size));
+      if (ask.length > 0 && (index.size > 0 || this.o.dryRun)) {
         const metas = await source.fetchMeta(
           f.path,
-          plan.unknown.map((m) => m.uid),
+          ask.map((m) => m.uid),
         );
         const r = matchUnknown(metas, index);
         matched = r.matched.length;
         this.stats.matched += matched;
         this.current.entries.push(...r.matched);
-        toFetch = r.fetch;
+        const asked = new Set(ask.map((m) => m.uid));
+        toFetch = [...plan.unknown.filter((m) => !asked.has(m.uid)), ...r.fetch];
       }
     }
 
@@ -213,7 +217,7 @@ export class MailboxPass {
     let got = 0;
     if (this.o.dryRun) {
       this.stats.fetchedMessages += toFetch.length;
-      this.stats.fetchedBytes += sum(toFetch, (m) => ('size' in m ? m.size : 0));
+      this.stats.fetchedBytes += sum(toFetch, (m) => m.size ?? 0);
       this.stats.newMessages += toFetch.length;
     } else if (toFetch.length > 0) {
       const current = this.current;
@@ -233,6 +237,7 @@ export class MailboxPass {
         for await (const msg of source.fetchMessages(
           f.path,
           toFetch.map((m) => m.uid),
+          knownSizes(toFetch),
         )) {
           this.checkAborted();
           const { consumed, stored } = this.store(msg);
@@ -465,6 +470,13 @@ function listAttributes(base: FolderNode): Partial<FolderNode> {
     subscribed: base.subscribed,
     selectable: base.selectable,
   };
+}
+
+/** RFC822.SIZE of the messages whose listing or meta gave it. */
+function knownSizes(messages: ReadonlyArray<{ uid: number; size?: number }>): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const m of messages) if (m.size !== undefined) out.set(m.uid, m.size);
+  return out;
 }
 
 function cmp(a: string, b: string): number {

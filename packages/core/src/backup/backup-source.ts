@@ -50,7 +50,14 @@ export interface BackupSource {
   listMessages(path: string, opts?: { changedSince?: string }): Promise<FolderListing>;
   /** Size, INTERNALDATE, Message-ID, flags of the given UIDs (UIDs expunged meanwhile are left out). */
   fetchMeta(path: string, uids: readonly number[]): Promise<MessageMeta[]>;
-  /** Bodies of the given UIDs, one at a time, in bounded memory. Expunged UIDs are left out. */
-  fetchMessages(path: string, uids: readonly number[]): AsyncIterable<SourceMessage>;
+  /**
+   * Bodies of the given UIDs, one at a time, in bounded memory. Expunged UIDs are left out. `sizes`:
+   * RFC822.SIZE of UIDs as listMessages or fetchMeta reported them, which the source need not ask again.
+   */
+  fetchMessages(
+    path: string,
+    uids: readonly number[],
+    sizes?: ReadonlyMap<number, number>,
+  ): AsyncIterable<SourceMessage>;
   close(): Promise<void>;
 }

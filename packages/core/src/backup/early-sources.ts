@@ -85,8 +85,12 @@ class ListedAhead implements BackupSource {
     return this.s.fetchMeta(path, uids);
   }
 
-  fetchMessages(path: string, uids: readonly number[]): AsyncIterable<SourceMessage> {
-    return this.s.fetchMessages(path, uids);
+  fetchMessages(
+    path: string,
+    uids: readonly number[],
+    sizes?: ReadonlyMap<number, number>,
+  ): AsyncIterable<SourceMessage> {
+    return this.s.fetchMessages(path, uids, sizes);
   }
 
   async close(): Promise<void> {

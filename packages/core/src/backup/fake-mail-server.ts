@@ -32,6 +32,8 @@ export interface FakeCounters {
   statusCalls: number;
   listings: number;
   metaFetches: number;
+  /** UIDs asked in meta fetches. */
+  metaMessages: number;
   bodies: number;
   bodyBytes: number;
 }
@@ -46,6 +48,7 @@ export class FakeMailServer {
     statusCalls: 0,
     listings: 0,
     metaFetches: 0,
+    metaMessages: 0,
     bodies: 0,
     bodyBytes: 0,
   };
@@ -237,7 +240,7 @@ class FakeSource implements BackupSource {
     const messages: ListedMessage[] = [];
     for (const [uid, m] of f.messages) {
       if (since !== undefined && m.modseq <= since) continue;
-      const l: ListedMessage = { uid, flags: [...m.flags] };
+      const l: ListedMessage = { uid, flags: [...m.flags], size: m.raw.length };
       if (this.condstore) l.modseq = String(m.modseq);
       messages.push(l);
     }
@@ -250,6 +253,7 @@ class FakeSource implements BackupSource {
   async fetchMeta(path: string, uids: readonly number[]): Promise<MessageMeta[]> {
     this.check();
     this.server.counters.metaFetches++;
+    this.server.counters.metaMessages += uids.length;
     const f = this.server.folder(this.user, path);
     const out: MessageMeta[] = [];
     for (const uid of uids) {

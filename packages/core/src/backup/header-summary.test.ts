@@ -170,6 +170,37 @@ describe('HeaderScanner on hand-made mail', () => {
     expect(s.date).toBeUndefined();
   });
 
+  it('reads the fields it needs among folded others, as a whole-block parse does', () => {
+    const msg = [
+      'Received: from a by b;',
+      ' Subject: folded into Received, not a subject',
+      'X-Long: x',
+      '\tTo: also folded',
+      'Subject',
+      ' : a name folded before its colon',
+      'To: first@example.com',
+      'Cc: one@example.com,',
+      '\ttwo@example.com',
+      'to: second@example.com',
+      'X-Bare-CR: a\rMessage-ID: <cr@example.com>',
+      'Date: Tue, 4 Jun 2024 10:00:00 +0200\r',
+      '',
+      'Subject: body, not a header',
+    ].join('\r\n');
+    expect(summarizeMessage(Buffer.from(msg))).toEqual({
+      subject: 'a name folded before its colon',
+      to: 'first@example.com, second@example.com',
+      cc: 'one@example.com, two@example.com',
+      // A bare CR splits a line (as libmime reads it): the Message-ID after it is a field of its own.
+      messageId: 'cr@example.com',
+      date: '2024-06-04T08:00:00.000Z',
+    });
+    // An empty line made by a bare CR ends the block for libmime: nothing after it is a header.
+    expect(summarizeMessage(Buffer.from('From: a@b\r\n\r\r\nSubject: late\r\n\r\nx'))).toEqual({
+      from: 'a@b',
+    });
+  });
+
   it('caps a huge To header', () => {
     const to = Array.from({ length: 2000 }, (_, i) => `user${i}@example.com`).join(', ');
     const s = summarizeMessage(Buffer.from(`To: ${to}\r\n\r\n`));

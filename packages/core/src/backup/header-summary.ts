@@ -29,21 +29,24 @@ const MAX_BOUNDARIES = 256;
 const MAX_ATTACHMENTS = 500;
 /** Caps on stored header text, so that a mass mailing's To: does not bloat every page. */
 const MAX_TEXT = 2048;
-/** A line break followed by the first byte of a possible delimiter line. */
-const NL_DASH = Buffer.from('\n-');
+/** The fields summarize() and the MIME walk read from a top header block; the rest is never parsed. */
+const TOP_FIELDS = new Set([
+  'message-id',
+  'from',
+  'to',
+  'cc',
+  'subject',
+  'date',
+  'content-type',
+  'content-disposition',
+]);
+/** The fields read from a MIME part's header block. */
+const PART_FIELDS = new Set(['content-type', 'content-disposition']);
 
 type Phase = 'top' | 'body' | 'part' | 'nested';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const cp1252 = new TextDecoder('windows-1252');
-
-/**
- * Header lines are held as "binary" strings (latin1: one char per byte) so that structure parsing never
- * loses a byte; text is decoded only when a value is read (decodeHeaderText).
- */
-function binary(line: Uint8Array): string {
-  return Buffer.from(line.buffer, line.byteOffset, line.byteLength).toString('latin1');
-}
 
 /** Raw 8-bit header text: UTF-8 when valid (RFC 6532), windows-1252 otherwise (legacy mail). */
 function decodeRaw(bin: string): string {
@@ -107,6 +110,107 @@ function decodeUtf7(s: string): string {
   });
 }
 
+/**
+ * The fields of one header block that the summary reads (`wanted`), parsed as libmime's decodeHeaders
+ * parses the whole block: lines split at CR, LF or CRLF, leading empty lines skipped, the block ended
+ * by an empty line, a line opening with a space or tab folded into the field before it, each field
+ * split at its first colon (name trimmed and lowercased, value trimmed). Only wanted fields become
+ * strings: a Received: chain is never decoded nor parsed. Fields are held as "binary" strings (latin1:
+ * one char per byte) so that structure parsing never loses a byte; text is decoded only when a value
+ * is read (decodeHeaderText).
+ */
+class BlockFields {
+  private out: Record<string, string[]> = {};
+  /** The unfolded text of the field being read, while it may be wanted. */
+  private field: string | undefined;
+  /** A field has begun (a line opening with blank space continues it). */
+  private open = false;
+  /** An empty line ended the block (for decodeHeaders): nothing after it counts. */
+  private ended = false;
+
+  constructor(private readonly wanted: ReadonlySet<string>) {}
+
+  /** One line, buf[start, end), its LF (and the CR before it) removed. */
+  push(buf: Buffer, start: number, end: number): void {
+    // Joined by LF, a CR left at the end is eaten by decodeHeaders' CRLF split: as if absent.
+    if (end > start && buf[end - 1] === 0x0d) end--;
+    for (;;) {
+      // A bare CR inside the line splits it, for decodeHeaders, into two lines.
+      const cr = buf.indexOf(0x0d, start);
+      const stop = cr < 0 || cr >= end ? end : cr;
+      this.part(buf, start, stop);
+      if (stop === end) return;
+      start = stop + 1;
+    }
+  }
+
+  /** The wanted fields read so far (the block ends here). */
+  headers(): Record<string, string[]> {
+    this.closeField();
+    return this.out;
+  }
+
+  clone(): BlockFields {
+    const c = new BlockFields(this.wanted);
+    for (const [k, v] of Object.entries(this.out)) c.out[k] = [...v];
+    c.field = this.field;
+    c.open = this.open;
+    c.ended = this.ended;
+    return c;
+  }
+
+  private part(buf: Buffer, start: number, end: number): void {
+    if (this.ended) return;
+    if (start === end) {
+      // Leading empty lines are skipped; any later one ends the block.
+      if (this.open) {
+        this.closeField();
+        this.ended = true;
+      }
+      return;
+    }
+    const first = buf[start];
+    if (this.open && (first === 0x20 || first === 0x09)) {
+      if (this.field === undefined) return;
+      // Unfolding (decodeHeader): the line break and the blanks opening the next line become one space.
+      let from = start;
+      while (from < end && (buf[from] === 0x20 || buf[from] === 0x09)) from++;
+      this.field += ` ${buf.toString('latin1', from, end)}`;
+      return;
+    }
+    this.closeField();
+    this.open = true;
+    if (this.mayWant(buf, start, end)) this.field = buf.toString('latin1', start, end);
+  }
+
+  /** False only when the name before the first colon is surely not wanted (no colon: it may fold). */
+  private mayWant(buf: Buffer, start: number, end: number): boolean {
+    const colon = buf.indexOf(0x3a, start);
+    if (colon < 0 || colon >= end) return true;
+    return this.wanted.has(buf.toString('latin1', start, colon).trim().toLowerCase());
+  }
+
+  /**
+   * decodeHeader of the field read, kept when its name is wanted. decodeHeader matches the trimmed
+   * field against /^\s*([^:]+):(.*)$/; with no line break left in it (and none of U+2028/2029 in
+   * latin1), that is: a name before the first colon, not empty, and the rest.
+   */
+  private closeField(): void {
+    const field = this.field;
+    if (field === undefined) return;
+    this.field = undefined;
+    const line = field.trim();
+    const colon = line.indexOf(':');
+    if (colon <= 0) return;
+    const key = line.slice(0, colon).trim().toLowerCase();
+    if (!this.wanted.has(key)) return;
+    const value = line.slice(colon + 1).trim();
+    const list = this.out[key];
+    if (list === undefined) this.out[key] = [value];
+    else list.push(value);
+  }
+}
+
 /** Feed a message's bytes in order with push(); summary() gives the result (also mid-stream). */
 export class HeaderScanner {
   private phase: Phase = 'top';
@@ -115,8 +219,8 @@ export class HeaderScanner {
   private carryLen = 0;
   /** In a body: the previous piece ended inside a line that is no delimiter (skip to its end). */
   private midLine = false;
-  /** Lines of the header block being read (top, part or nested). */
-  private block: string[] = [];
+  /** The header block being read (top, part or nested): the lines of the fields it needs. */
+  private block = new BlockFields(TOP_FIELDS);
   private blockBytes = 0;
   private topHeaders: Record<string, string[]> | undefined;
   private readonly boundaries = new Set<string>();
@@ -136,9 +240,12 @@ export class HeaderScanner {
     try {
       if (this.topHeaders === undefined) {
         // Ended inside the header block (no empty line): what was read is the header.
-        const rest = this.carryLen > 0 ? binary(Buffer.concat(this.carry)) : undefined;
-        const lines = rest === undefined ? this.block : [...this.block, rest];
-        return summarize(parseBlock(lines), this.attachments);
+        const block = this.block.clone();
+        if (this.carryLen > 0) {
+          const rest = Buffer.concat(this.carry);
+          block.push(rest, 0, rest.length);
+        }
+        return summarize(block.headers(), this.attachments);
       }
       return summarize(this.topHeaders, this.attachments);
     } catch {
@@ -154,7 +261,7 @@ export class HeaderScanner {
     for (;;) {
       if (this.phase === 'body' && this.carryLen === 0) {
         // In a body only delimiter lines matter, and they open with "--": jump from one line that
-        // starts with "-" to the next (a native search) instead of visiting every line of an attachment.
+        // starts with "-" to the next instead of visiting every line of an attachment.
         if (this.midLine) {
           const lf = buf.indexOf(0x0a, start);
           if (lf < 0) return;
@@ -163,12 +270,12 @@ export class HeaderScanner {
         }
         if (start >= buf.length) return;
         if (buf[start] !== 0x2d) {
-          const next = buf.indexOf(NL_DASH, start);
+          const next = lineOpeningDash(buf, start);
           if (next < 0) {
             this.midLine = buf[buf.length - 1] !== 0x0a;
             return;
           }
-          start = next + 1;
+          start = next;
         }
       }
       const lf = buf.indexOf(0x0a, start);
@@ -176,15 +283,15 @@ export class HeaderScanner {
         this.keep(buf.subarray(start));
         return;
       }
-      let line = buf.subarray(start, lf);
       if (this.carryLen > 0) {
-        this.keep(line);
-        line = Buffer.concat(this.carry);
+        this.keep(buf.subarray(start, lf));
+        const joined = Buffer.concat(this.carry);
         this.carry = [];
         this.carryLen = 0;
+        this.line(joined, 0, joined.length);
+      } else {
+        this.line(buf, start, lf);
       }
-      if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
-      this.line(line);
       if (this.phase === 'body' && this.boundaries.size === 0) return;
       start = lf + 1;
     }
@@ -198,33 +305,35 @@ export class HeaderScanner {
     this.carryLen += part.length;
   }
 
-  private line(line: Buffer): void {
+  /** The line buf[start, end) without its LF. */
+  private line(buf: Buffer, start: number, end: number): void {
+    if (end > start && buf[end - 1] === 0x0d) end--;
+    const length = end - start;
     if (this.phase === 'body') {
       // RFC 2046 §5.1.1: a delimiter line is "--" boundary, optionally "--" (close), then white space.
-      if (line.length < 3 || line[0] !== 0x2d || line[1] !== 0x2d) return;
-      const s = line.toString('latin1').trimEnd();
-      const open = s.slice(2);
+      if (length < 3 || buf[start] !== 0x2d || buf[start + 1] !== 0x2d) return;
+      const open = buf.toString('latin1', start + 2, end).trimEnd();
       if (this.boundaries.has(open)) this.startBlock('part');
       return;
     }
-    if (line.length === 0) {
+    if (length === 0) {
       this.endBlock();
       return;
     }
     const cap = this.phase === 'top' ? MAX_TOP_HEADER : MAX_PART_HEADER;
-    if (this.blockBytes + line.length > cap) return;
-    this.block.push(binary(line));
-    this.blockBytes += line.length + 1;
+    if (this.blockBytes + length > cap) return;
+    this.block.push(buf, start, end);
+    this.blockBytes += length + 1;
   }
 
   private startBlock(phase: Phase): void {
     this.phase = phase;
-    this.block = [];
+    this.block = new BlockFields(phase === 'top' ? TOP_FIELDS : PART_FIELDS);
     this.blockBytes = 0;
   }
 
   private endBlock(): void {
-    const headers = parseBlock(this.block);
+    const headers = this.block.headers();
     const kind = this.phase;
     this.startBlock('body');
     if (kind === 'top') this.topHeaders = headers;
@@ -243,15 +352,24 @@ export class HeaderScanner {
   }
 }
 
+/**
+ * Index of the first "-" after `from` that opens a line (follows a LF), or -1. Searches for the dash
+ * alone: base64 has none, so an attachment is crossed in one native search, where searching "\n-"
+ * stopped at every line break.
+ */
+function lineOpeningDash(buf: Buffer, from: number): number {
+  for (let at = from; ; ) {
+    const dash = buf.indexOf(0x2d, at + 1);
+    if (dash < 0 || buf[dash - 1] === 0x0a) return dash;
+    at = dash;
+  }
+}
+
 /** HeaderSummary of a whole message held in memory. */
 export function summarizeMessage(bytes: Uint8Array): HeaderSummary {
   const s = new HeaderScanner();
   s.push(bytes);
   return s.summary();
-}
-
-function parseBlock(lines: string[]): Record<string, string[]> {
-  return libmime().decodeHeaders(lines.join('\n'), { skipPrototypeKeys: true });
 }
 
 function first(headers: Record<string, string[]>, key: string): string | undefined {

@@ -111,9 +111,13 @@ class SessionSource implements BackupSource {
     });
   }
 
-  async *fetchMessages(path: string, uids: readonly number[]): AsyncIterable<SourceMessage> {
+  async *fetchMessages(
+    path: string,
+    uids: readonly number[],
+    sizes?: ReadonlyMap<number, number>,
+  ): AsyncIterable<SourceMessage> {
     // Large messages stream in pieces straight into the repository: never held whole.
-    for await (const m of this.s.streamMessages(path, uids)) {
+    for await (const m of this.s.streamMessages(path, uids, sizes)) {
       const msg: SourceMessage = {
         uid: m.uid,
         flags: m.flags,

@@ -263,6 +263,14 @@ describe('matchUnknown', () => {
     expect(index.hasContent('sha-9')).toBe(false);
   });
 
+  it('may match only sizes that a keyed entry has (or an unknown size)', () => {
+    expect(index.mayMatch(101)).toBe(true);
+    expect(index.mayMatch(102)).toBe(true);
+    expect(index.mayMatch(103)).toBe(false); // entry 3 has no Message-ID, hence no key
+    expect(index.mayMatch(104)).toBe(false);
+    expect(index.mayMatch(undefined)).toBe(true);
+  });
+
   it('has no key without a Message-ID', () => {
     expect(contentKey({ size: 1, internalDate: '2024-01-01T00:00:00Z' })).toBeUndefined();
     expect(contentKey({ messageId: 'a@b', size: 1, internalDate: '2024-01-01T00:00:00Z' })).toBe(

@@ -79,6 +79,8 @@ export interface ListedMessage {
   /** All flags as the server sent them (system flags and keywords mixed; \Recent is dropped). */
   flags: string[];
   modseq?: string;
+  /** RFC822.SIZE, when the listing brought it. */
+  size?: number;
 }
 
 /** What the listing returned. */
@@ -224,14 +226,27 @@ export function contentKey(m: {
 export class ContentIndex {
   private readonly byKey = new Map<string, MessageEntry>();
   private readonly shas = new Set<string>();
+  /** Sizes of the keyed entries: a message of another size cannot match (see mayMatch). */
+  private readonly sizes = new Set<number>();
 
   add(entries: Iterable<MessageEntry>): this {
     for (const e of entries) {
       this.shas.add(e.sha256);
       const key = contentKey({ messageId: e.h.messageId, size: e.size, internalDate: e.internalDate });
-      if (key !== undefined && !this.byKey.has(key)) this.byKey.set(key, e);
+      if (key !== undefined && !this.byKey.has(key)) {
+        this.byKey.set(key, e);
+        this.sizes.add(e.size);
+      }
     }
     return this;
+  }
+
+  /**
+   * False when a message of this size cannot match any entry (the content key holds the exact size),
+   * so its Message-ID need not be fetched; true when it may, or when the size is not known.
+   */
+  mayMatch(size: number | undefined): boolean {
+    return size === undefined || this.sizes.has(size);
   }
 
   get size(): number {

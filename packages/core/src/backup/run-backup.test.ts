@@ -253,7 +253,7 @@ describe('runBackup on a fake server', () => {
     seed(server);
     await runBackup(repo, opts());
     const a = 'alice@example.com';
-    server.append(a, 'INBOX', mail('a6'));
+    server.append(a, 'INBOX', mail('a6', 'A size no stored message has\r\n'));
     server.expunge(a, 'INBOX', 2);
     server.setFlags(a, 'INBOX', 3, ['\\Seen', '\\Answered', '$Forwarded']);
     server.move(a, 'INBOX', 4, 'Sent');
@@ -266,6 +266,7 @@ describe('runBackup on a fake server', () => {
     server.addUser('carol@example.com');
     server.append('carol@example.com', 'INBOX', mail('c1'));
     const bodies = server.counters.bodies;
+    const metaMessages = server.counters.metaMessages;
 
     const users = [{ user: a }, { user: 'bob@example.com' }, { user: 'carol@example.com' }];
     const r = await runBackup(repo, opts({ users }));
@@ -278,6 +279,9 @@ describe('runBackup on a fake server', () => {
     );
     // Only a6 and c1 are new content: the moved, renamed and re-delivered ones match stored content.
     expect(server.counters.bodies - bodies).toBe(2);
+    // Message-IDs are asked only where a stored message has the listed size: not for a6 or c1.
+    // (p1, s1 and a4 are asked and matched.)
+    expect(server.counters.metaMessages - metaMessages).toBe(3);
     const alice = r.mailboxes[0];
     expect(alice).toMatchObject({ newMessages: 1, changedFlags: 1, refetched: 0 });
     expect(alice?.matched).toBe(3); // renamed p1, and s1 + moved a4 re-delivered into the new Sent

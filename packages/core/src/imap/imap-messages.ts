@@ -9,6 +9,7 @@
  */
 import type { FetchMessageObject, ImapFlow, MailboxObject } from 'imapflow';
 import { MailarkError } from '../errors.js';
+import { type FetchRow, fetchRows, rowOf } from './fetch-rows.js';
 import type {
   FetchedMessage,
   ImapFolderStatus,
@@ -38,7 +39,8 @@ export function statusOf(mb: MailboxObject): ImapFolderStatus {
 }
 
 /**
- * UID FETCH 1:* (UID FLAGS [MODSEQ]) [(CHANGEDSINCE m [VANISHED])]. With changedSince the listing has
+ * UID FETCH 1:* (UID FLAGS RFC822.SIZE [MODSEQ]) [(CHANGEDSINCE m [VANISHED])]. The size costs the
+ * server nothing (it is cached) and spares a size round before the bodies. With changedSince the listing has
  * either `vanished` (QRESYNC: expunged UIDs, RFC 7162 §3.2.5.2) or `allUids` (to diff expunges):
  * without CONDSTORE it is simply complete.
  */
@@ -58,9 +60,17 @@ export async function listFolderMessages(
   const messages: ListedMessage[] = [];
   c.on('expunge', onExpunge);
   try {
-    const query = { uid: true, flags: true, modseq: caps.condstore };
-    const opts = useChanged ? { uid: true, changedSince: BigInt(changedSince ?? '0') } : { uid: true };
-    for await (const m of c.fetch('1:*', query, opts)) messages.push(listed(m));
+    if (useChanged) {
+      const query = { uid: true, flags: true, size: true, modseq: caps.condstore };
+      const opts = { uid: true, changedSince: BigInt(changedSince ?? '0') };
+      for await (const m of c.fetch('1:*', query, opts)) {
+        const row = rowOf(m);
+        if (row !== undefined) messages.push(listed(row));
+      }
+    } else if (status.messages > 0) {
+      // An empty folder (EXISTS 0 at the SELECT just made) needs no listing round trip.
+      for (const row of await fetchRows(c, '1:*', { flags: true, size: true })) messages.push(listed(row));
+    }
   } finally {
     c.off('expunge', onExpunge);
   }
@@ -86,8 +96,8 @@ export async function fetchSizes(
 ): Promise<Array<{ uid: number; size: number }>> {
   const out: Array<{ uid: number; size: number }> = [];
   for (const set of uidSetChunks(uids)) {
-    for await (const m of c.fetch(set, { uid: true, size: true }, { uid: true }))
-      out.push({ uid: m.uid, size: m.size ?? 0 });
+    for (const row of await fetchRows(c, set, { size: true }))
+      out.push({ uid: row.uid, size: row.size ?? 0 });
   }
   return out;
 }
@@ -96,20 +106,15 @@ export async function fetchSizes(
 export async function fetchBatch(
   c: ImapFlow,
   uids: readonly number[],
-  caps: SessionCapabilities,
   place: MessagePlace,
 ): Promise<FetchedMessage[]> {
-  const query = {
-    uid: true,
-    flags: true,
-    internalDate: true,
-    size: true,
-    source: true,
-    modseq: caps.condstore,
-  };
+  const query = { flags: true, internalDate: true, size: true, body: true } as const;
   const got: FetchedMessage[] = [];
   for (const set of uidSetChunks(uids)) {
-    for await (const m of c.fetch(set, query, { uid: true })) got.push(checked(m, m.source, place));
+    for (const row of await fetchRows(c, set, query)) {
+      // A row without the body is an unsolicited update (a flag change meanwhile), not the message.
+      if (row.body !== undefined) got.push(checked(row, place));
+    }
   }
   return got.sort((a, b) => a.uid - b.uid);
 }
@@ -128,7 +133,7 @@ export async function fetchLargeMeta(
   if (!m) return undefined;
   const out: Omit<FetchedMessage, 'body'> = {
     uid: m.uid,
-    flags: flagsOf(m),
+    flags: flagsOf(m.flags),
     internalDate: dateOf(m),
     size: m.size ?? 0,
   };
@@ -148,13 +153,10 @@ export async function fetchPiece(
   size: number,
   place: MessagePlace,
 ): Promise<Buffer | undefined> {
-  const piece = await c.fetchOne(
-    String(uid),
-    { uid: true, source: { start: range.start, maxLength: range.length } },
-    { uid: true },
-  );
-  if (!piece) return undefined;
-  const src = piece.source ?? Buffer.alloc(0);
+  const rows = await fetchRows(c, String(uid), { body: { start: range.start, length: range.length } });
+  const piece = rows.find((r) => r.uid === uid && r.body !== undefined);
+  if (piece === undefined) return undefined;
+  const src = piece.body ?? Buffer.alloc(0);
   if (range.start + src.length > size) {
     throw new MailarkError(
       'IMAP_PROTOCOL',
@@ -201,7 +203,7 @@ export async function fetchMetaInfos(
         uid: m.uid,
         size: m.size ?? 0,
         internalDate: dateOf(m),
-        flags: flagsOf(m),
+        flags: flagsOf(m.flags),
       };
       const id = m.headers === undefined ? undefined : parseMessageIdHeader(m.headers);
       if (id !== undefined) meta.messageId = id;
@@ -213,24 +215,31 @@ export async function fetchMetaInfos(
 }
 
 /** A fetched message whose body length is exactly its RFC822.SIZE, else IMAP_PROTOCOL. */
-function checked(m: FetchMessageObject, source: Buffer | undefined, place: MessagePlace): FetchedMessage {
-  const body = source ?? Buffer.alloc(0);
-  const size = m.size ?? body.length;
-  if (body.length !== size) throw sizeMismatch(place, m.uid, body.length, size);
-  const out: FetchedMessage = { uid: m.uid, flags: flagsOf(m), internalDate: dateOf(m), size, body };
-  if (m.modseq !== undefined) out.modseq = String(m.modseq);
+function checked(row: FetchRow, place: MessagePlace): FetchedMessage {
+  const body = row.body ?? Buffer.alloc(0);
+  const size = row.size ?? body.length;
+  if (body.length !== size) throw sizeMismatch(place, row.uid, body.length, size);
+  const out: FetchedMessage = {
+    uid: row.uid,
+    flags: flagsOf(row.flags),
+    internalDate: row.internalDate ?? new Date(0),
+    size,
+    body,
+  };
+  if (row.modseq !== undefined) out.modseq = row.modseq;
   return out;
 }
 
-function listed(m: FetchMessageObject): ListedMessage {
-  const out: ListedMessage = { uid: m.uid, flags: flagsOf(m) };
-  if (m.modseq !== undefined) out.modseq = String(m.modseq);
+function listed(row: FetchRow): ListedMessage {
+  const out: ListedMessage = { uid: row.uid, flags: flagsOf(row.flags) };
+  if (row.modseq !== undefined) out.modseq = row.modseq;
+  if (row.size !== undefined) out.size = row.size;
   return out;
 }
 
 /** Server flags, sorted, without \Recent (session-local, RFC 3501 §2.3.2: never stored or restored). */
-function flagsOf(m: FetchMessageObject): string[] {
-  return [...(m.flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent').sort();
+function flagsOf(flags: Iterable<string> | undefined): string[] {
+  return [...(flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent').sort();
 }
 
 function dateOf(m: FetchMessageObject): Date {

@@ -135,12 +135,27 @@ class ImapMailboxSession implements MailboxSession {
     }
   }
 
-  async *streamMessages(path: string, uids: readonly number[]): AsyncIterable<StreamedMessage> {
+  async *streamMessages(
+    path: string,
+    uids: readonly number[],
+    known?: ReadonlyMap<number, number>,
+  ): AsyncIterable<StreamedMessage> {
     if (uids.length === 0) return;
-    const sizes = await this.read(`sizes ${path}`, async (c) => {
-      await this.select(c, path, true);
-      return fetchSizes(c, uids);
-    });
+    const sizes: Array<{ uid: number; size: number }> = [];
+    const unsized: number[] = [];
+    for (const uid of new Set(uids)) {
+      const size = known?.get(uid);
+      if (size === undefined) unsized.push(uid);
+      else sizes.push({ uid, size });
+    }
+    // A UID expunged since it was listed is simply missing from its batch (or its large-message meta).
+    if (unsized.length > 0) {
+      const fetched = await this.read(`sizes ${path}`, async (c) => {
+        await this.select(c, path, true);
+        return fetchSizes(c, unsized);
+      });
+      sizes.push(...fetched);
+    }
     const plan = { ...DEFAULT_FETCH_PLAN, ...this.opts.fetchPlan };
     const where = { path, user: this.user };
     const steps = planFetch(sizes, plan);
@@ -148,7 +163,7 @@ class ImapMailboxSession implements MailboxSession {
       ahead(
         this.read(`fetch ${path}`, async (c) => {
           await this.select(c, path, true);
-          return fetchBatch(c, step.uids, this.capabilities, where);
+          return fetchBatch(c, step.uids, where);
         }),
       );
     // One batch ahead: the next one is on the wire while the caller stores this one.

@@ -37,6 +37,8 @@ export interface ListedMessage {
   /** Flags and keywords as the server sent them, sorted, \Recent dropped. */
   flags: string[];
   modseq?: string;
+  /** RFC822.SIZE (the listing asks for it: it spares a round of size fetches before the bodies). */
+  size?: number;
 }
 
 export interface MessageListing {
@@ -133,15 +135,22 @@ export interface MailboxSession {
   listFoldersWithStatus(): Promise<{ folders: FolderInfo[]; statuses: Map<string, ImapFolderStatus> }>;
   /** Status of every selectable folder (or of `paths`): LIST-STATUS (RFC 5819) when offered. */
   statusAll(paths?: readonly string[]): Promise<Map<string, ImapFolderStatus>>;
-  /** EXAMINE, then UID FETCH 1:* (UID FLAGS MODSEQ) [(CHANGEDSINCE m VANISHED)]. */
+  /** EXAMINE, then UID FETCH 1:* (UID FLAGS RFC822.SIZE MODSEQ) [(CHANGEDSINCE m VANISHED)]. */
   listMessages(path: string, opts?: { changedSince?: string }): Promise<MessageListing>;
   /** Bodies of the given UIDs in ascending UID order; UIDs that no longer exist are left out. */
   fetchMessages(path: string, uids: readonly number[]): AsyncIterable<FetchedMessage>;
   /**
    * As fetchMessages, but a large message comes as its pieces instead of one buffer, so memory holds
-   * a piece or two, not the message (backup streams them into the repository).
+   * a piece or two, not the message (backup streams them into the repository). `sizes` may give the
+   * RFC822.SIZE of some UIDs as this session listed them (a UID's size never changes under one
+   * UIDVALIDITY, RFC 3501 §2.3.1.1): only the others are asked before planning the batches. Each body
+   * is still checked against the RFC822.SIZE fetched with it.
    */
-  streamMessages(path: string, uids: readonly number[]): AsyncIterable<StreamedMessage>;
+  streamMessages(
+    path: string,
+    uids: readonly number[],
+    sizes?: ReadonlyMap<number, number>,
+  ): AsyncIterable<StreamedMessage>;
   /** RFC822.SIZE INTERNALDATE FLAGS MODSEQ and the Message-ID, without bodies. */
   fetchMeta(path: string, uids: readonly number[]): Promise<MessageMetaInfo[]>;
   /** Messages whose Message-ID is exactly this (UID SEARCH HEADER, then checked), with size and SHA-256. */
