@@ -1,9 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fixturesDir } from '../mail/fixture-messages.js';
 import { decodeHeaderText, HeaderScanner, parseMailDate, summarizeMessage } from './header-summary.js';
 
-const FIXTURES = '/work/shared/fixtures/messages';
+const FIXTURES = fixturesDir();
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));
 
 describe('summarizeMessage on the 75 real-world fixtures', () => {

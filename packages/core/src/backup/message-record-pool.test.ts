@@ -8,13 +8,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fixturesDir } from '../mail/fixture-messages.js';
 import type { BlobId } from '../mail/snapshot.js';
 import { sealPoolSize } from '../repo/seal-pool.js';
 import { newTestRepository } from '../repo/test-repository.js';
 import type { ChunkerParams } from './chunker.js';
 import { type BlobSaver, MAX_HEADER_BYTES, type MessageRecord, storeMessage } from './message-record.js';
 
-const FIXTURES = '/work/shared/fixtures/messages';
+const FIXTURES = fixturesDir();
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 async function* pieces(msg: Uint8Array, size: number): AsyncIterable<Uint8Array> {

@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMailarkError } from '../errors.js';
+import { fixturesDir } from '../mail/fixture-messages.js';
 import type { Repository } from '../repo/repository.js';
 import { newTestRepository } from '../repo/test-repository.js';
 import { openArchiveSink } from './archive-sink.js';
@@ -18,9 +18,7 @@ import { SnapshotExportSource } from './snapshot-export-source.js';
 import { TarSink } from './tar-sink.js';
 import { saveExportTestSnapshot, type TestFolder } from './test-snapshot.js';
 
-const FIXTURES =
-  process.env.MAILARK_FIXTURES_DIR ??
-  fileURLToPath(new URL('../../../../../shared/fixtures/messages', import.meta.url));
+const FIXTURES = fixturesDir();
 const fx = readdirSync(FIXTURES)
   .filter((n) => n.endsWith('.eml'))
   .sort()

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { fixturesDir } from '../mail/fixture-messages.js';
 import { type MboxMessage, MboxrdReader } from './mbox-reader.js';
 import {
   asctime,
@@ -15,9 +15,7 @@ import {
   parseFromLine,
 } from './mboxrd.js';
 
-const FIXTURES =
-  process.env.MAILARK_FIXTURES_DIR ??
-  fileURLToPath(new URL('../../../../../shared/fixtures/messages', import.meta.url));
+const FIXTURES = fixturesDir();
 const fixtures = readdirSync(FIXTURES)
   .filter((n) => n.endsWith('.eml'))
   .sort()

@@ -6,14 +6,12 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { crc32, createGunzip, gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fixturesDir } from '../mail/fixture-messages.js';
 import { ParallelGzip, type ParallelGzipOptions } from './parallel-gzip.js';
 
-const FIXTURES =
-  process.env.MAILARK_FIXTURES_DIR ??
-  fileURLToPath(new URL('../../../../../shared/fixtures/messages', import.meta.url));
+const FIXTURES = fixturesDir();
 const mail = Buffer.concat(
   readdirSync(FIXTURES)
     .filter((n) => n.endsWith('.eml'))

@@ -10,9 +10,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMailarkError } from '../errors.js';
+import { fixturesDir } from '../mail/fixture-messages.js';
 import type { Repository } from '../repo/repository.js';
 import { newTestRepository } from '../repo/test-repository.js';
 import { openArchiveSink } from './archive-sink.js';
@@ -21,9 +21,7 @@ import { SnapshotExportSource } from './snapshot-export-source.js';
 import { saveExportTestSnapshot, type TestFolder } from './test-snapshot.js';
 import { verifyExport } from './verify-export.js';
 
-const FIXTURES =
-  process.env.MAILARK_FIXTURES_DIR ??
-  fileURLToPath(new URL('../../../../../shared/fixtures/messages', import.meta.url));
+const FIXTURES = fixturesDir();
 const fx = readdirSync(FIXTURES)
   .filter((n) => n.endsWith('.eml'))
   .sort()

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fixturesDir } from '../mail/fixture-messages.js';
 import { readMessageBytes, walkMessages } from '../mail/snapshot-tree.js';
 import { LocalDirStore } from '../store/local-dir-store.js';
 import { Repository } from './repository.js';
@@ -33,10 +34,10 @@ describe('Repository on LocalDirStore', () => {
   it('init, save, reopen from disk, read every message byte-exact', async () => {
     const dir = tempDir();
     const repo = await Repository.init(new LocalDirStore(dir), 'pw', { kdf: TEST_KDF });
-    const msgs = readdirSync('/work/shared/fixtures/messages')
+    const msgs = readdirSync(fixturesDir())
       .sort()
       .slice(0, 15)
-      .map((f) => readFileSync(join('/work/shared/fixtures/messages', f)));
+      .map((f) => readFileSync(join(fixturesDir(), f)));
     const { id } = await saveTestSnapshot(repo, { 'alice@example.com': { INBOX: msgs } });
     expect(repo.config.capabilities.conditionalWrites).toBe(true);
 

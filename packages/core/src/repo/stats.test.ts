@@ -1,12 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fixturesDir } from '../mail/fixture-messages.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { Repository } from './repository.js';
 import { repositoryStats } from './stats.js';
 import { saveTestSnapshot, TEST_KDF } from './test-repository.js';
 
-const FIXTURES = '/work/shared/fixtures/messages';
+const FIXTURES = fixturesDir();
 
 function fixtures(): Uint8Array[] {
   return readdirSync(FIXTURES)
