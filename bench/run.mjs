@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { startDovecot } from '../scripts/lib/dovecot.mjs';
 import { generateCorpus, rng } from './lib/corpus.mjs';
-import { measureCommand, measureNode, treeSize } from './lib/measure.mjs';
+import { measureCommand, measureNode, treeSize, warmFiles } from './lib/measure.mjs';
 import { rawFetch } from './lib/raw-fetch.mjs';
 
 const { values: opt } = parseArgs({
@@ -86,7 +86,10 @@ try {
 
   // Warm-up: Dovecot indexes each Maildir on first access; neither side should pay that.
   await rawFetch(server, users, 4);
+  const mailRoot = join(work, 'dovecot', 'mail');
+  warmFiles(mailRoot);
   const raw1 = await rawFetch(server, users, 1);
+  warmFiles(mailRoot);
   const raw4 = await rawFetch(server, users, 4);
   if (raw4.messages !== corpus.messages)
     throw new Error(`raw fetch saw ${raw4.messages} messages, corpus has ${corpus.messages}`);
@@ -126,6 +129,7 @@ try {
     'bench.test',
   ];
   const runBackup = async (label) => {
+    warmFiles(mailRoot, repo, env.MAILARK_CACHE_DIR);
     const before = treeSize(repo);
     const r = await measureNode(CLI, backupArgs, env);
     if (r.code !== 0) throw new Error(`${label} backup exited ${r.code}: ${r.stderr.slice(-2000)}`);
@@ -133,6 +137,7 @@ try {
     const puts = r.json?.store?.puts ?? after.files - before.files;
     const row = {
       ms: r.ms,
+      cpuMs: r.cpuMs,
       maxRssMiB: r.maxRssMiB,
       storedBytes: after.bytes - before.bytes,
       repoBytes: after.bytes,
@@ -149,7 +154,7 @@ try {
     secs(initial.ms),
     `${(initial.ms / raw4.ms).toFixed(2)}x`,
     mib(initial.maxRssMiB * 1048576),
-    `${mib(initial.repoBytes)} (${((100 * initial.repoBytes) / corpus.bytes).toFixed(1)}%)`,
+    `${mib(initial.repoBytes)} (${((100 * initial.repoBytes) / corpus.bytes).toFixed(1)}%), CPU ${secs(initial.cpuMs)} s`,
     `${((1000 * initial.puts) / corpus.messages).toFixed(1)}`,
   ]);
 
@@ -176,6 +181,7 @@ try {
 
   // Find one message by Message-ID, and restore it (process start included).
   const target = changes.sampleMessageId;
+  warmFiles(repo, env.MAILARK_CACHE_DIR);
   const find = await measureNode(CLI, ['find', '--json', '--message-id', target], env);
   if (find.code !== 0) throw new Error(`find exited ${find.code}: ${find.stderr}`);
   const matches = Array.isArray(find.json) ? find.json : (find.json?.matches ?? []);
@@ -220,13 +226,15 @@ try {
 
   if (!opt['skip-export']) {
     const out = join(work, 'export.tar.gz');
+    warmFiles(repo, env.MAILARK_CACHE_DIR);
     const exp = await measureNode(CLI, ['export', '--json', '--format', 'maildir', '--out', out], env);
     if (exp.code !== 0) throw new Error(`export exited ${exp.code}: ${exp.stderr}`);
     // The archive must be one gzip GNU gzip accepts (the export deflates blocks in parallel).
     const gzipTest = await measureCommand('gzip', ['-t', out]);
     if (gzipTest.code !== 0) throw new Error(`gzip -t rejects the export: ${gzipTest.stderr}`);
     const reference = join(work, 'reference.tar.gz');
-    const tarRef = await measureCommand('tar', ['czf', reference, '-C', join(work, 'dovecot', 'mail'), '.']);
+    warmFiles(mailRoot);
+    const tarRef = await measureCommand('tar', ['czf', reference, '-C', mailRoot, '.']);
     const sizeRatio = statSync(out).size / statSync(reference).size;
     rows.push([
       'export .tar.gz (maildir)',
