@@ -22,11 +22,22 @@ const expected = JSON.parse(readFileSync(join(here, 'fixtures/v1/expected.json')
 // A copy: nothing a test does may touch the frozen files.
 const dir = mkdtempSync(join(tmpdir(), 'mailark-v1-'));
 cpSync(join(here, 'fixtures/v1/repo'), dir, { recursive: true });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** Stores opened by the tests, closed at the end (their open-file cache holds pack handles). */
+const stores: LocalDirStore[] = [];
+afterAll(async () => {
+  await Promise.all(stores.map((s) => s.close()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function openStore(): LocalDirStore {
+  const s = new LocalDirStore(dir);
+  stores.push(s);
+  return s;
+}
 
 describe('frozen format v1 repository', () => {
   it('opens, lists its snapshots and reads every message byte-exact', async () => {
-    const repo = await Repository.open(new LocalDirStore(dir), expected.password);
+    const repo = await Repository.open(openStore(), expected.password);
     expect(repo.config.id).toBe(expected.repositoryId);
     expect(repo.config.version).toBe(1);
     const snaps = await repo.listSnapshots();
@@ -52,14 +63,14 @@ describe('frozen format v1 repository', () => {
   });
 
   it('checks clean, data included', async () => {
-    const repo = await Repository.open(new LocalDirStore(dir), expected.password, { index: 'lenient' });
+    const repo = await Repository.open(openStore(), expected.password, { index: 'lenient' });
     const report = await checkRepository(repo, { readData: true });
     expect(report.errors).toEqual([]);
     expect(report.counts.packsRead).toBe(report.counts.packs);
   });
 
   it('refuses another password', async () => {
-    await expect(Repository.open(new LocalDirStore(dir), 'not it')).rejects.toMatchObject({
+    await expect(Repository.open(openStore(), 'not it')).rejects.toMatchObject({
       code: 'WRONG_PASSWORD',
     });
   });

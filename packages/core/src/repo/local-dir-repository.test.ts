@@ -14,9 +14,18 @@ import { Repository } from './repository.js';
 import { saveTestSnapshot, TEST_KDF } from './test-repository.js';
 
 const dirs: string[] = [];
-afterEach(() => {
+/** Stores opened by a test, closed after it (their open-file cache holds pack handles). */
+const stores: LocalDirStore[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
+
+function openStore(dir: string): LocalDirStore {
+  const s = new LocalDirStore(dir);
+  stores.push(s);
+  return s;
+}
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'mailark-repo-'));
@@ -33,7 +42,7 @@ function files(dir: string, prefix = ''): string[] {
 describe('Repository on LocalDirStore', () => {
   it('init, save, reopen from disk, read every message byte-exact', async () => {
     const dir = tempDir();
-    const repo = await Repository.init(new LocalDirStore(dir), 'pw', { kdf: TEST_KDF });
+    const repo = await Repository.init(openStore(dir), 'pw', { kdf: TEST_KDF });
     const msgs = readdirSync(fixturesDir())
       .sort()
       .slice(0, 15)
@@ -48,7 +57,7 @@ describe('Repository on LocalDirStore', () => {
     expect(layout.some((f) => /^index\/[0-9a-f]{64}$/.test(f))).toBe(true);
     expect(layout).toContain(`snapshots/${id}`);
 
-    const reopened = await Repository.open(new LocalDirStore(dir), 'pw');
+    const reopened = await Repository.open(openStore(dir), 'pw');
     const { snapshot } = await reopened.resolveSnapshot('latest');
     const back: Buffer[] = [];
     for await (const m of walkMessages(reopened, snapshot))
@@ -59,7 +68,7 @@ describe('Repository on LocalDirStore', () => {
   it('writes packs through a spool: pending blobs read back, each pack file named by its SHA-256, no temp left', async () => {
     const dir = tempDir();
     // Small packs, so a few blobs make several packs (and keep spooling across seals).
-    const repo = await Repository.init(new LocalDirStore(dir), 'pw', { kdf: TEST_KDF, packSize: 4096 });
+    const repo = await Repository.init(openStore(dir), 'pw', { kdf: TEST_KDF, packSize: 4096 });
     const blobs = Array.from({ length: 12 }, (_, i) => randomBytes(1500 + i * 97));
     const ids: string[] = [];
     for (const b of blobs) {
@@ -87,14 +96,14 @@ describe('Repository on LocalDirStore', () => {
     // The temp names go once the pack is published (asynchronously, right after).
     await new Promise((r) => setTimeout(r, 20));
     expect(files(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
-    const reopened = await Repository.open(new LocalDirStore(dir), 'pw');
+    const reopened = await Repository.open(openStore(dir), 'pw');
     for (const [i, id] of ids.entries())
       expect(Buffer.from(await reopened.loadBlob(id)).equals(blobs[i] as Buffer)).toBe(true);
   });
 
   it('a byte flipped on disk is CORRUPT naming the pack file', async () => {
     const dir = tempDir();
-    const repo = await Repository.init(new LocalDirStore(dir), 'pw', { kdf: TEST_KDF });
+    const repo = await Repository.init(openStore(dir), 'pw', { kdf: TEST_KDF });
     const blob = Buffer.from('a message body that will be damaged on disk\r\n'.repeat(40));
     const { id } = await repo.saveBlob('data', blob);
     await repo.flush();
@@ -103,7 +112,7 @@ describe('Repository on LocalDirStore', () => {
     bytes[30] = (bytes[30] as number) ^ 1;
     writeFileSync(join(dir, pack), bytes);
     expect(statSync(join(dir, pack)).size).toBe(bytes.byteLength);
-    const reopened = await Repository.open(new LocalDirStore(dir), 'pw');
+    const reopened = await Repository.open(openStore(dir), 'pw');
     await expect(reopened.loadBlob(id)).rejects.toMatchObject({
       code: 'CORRUPT',
       message: expect.stringContaining(pack),

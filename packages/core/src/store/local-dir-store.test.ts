@@ -7,12 +7,22 @@ import { LocalDirStore, TEMP_PREFIX } from './local-dir-store.js';
 import { localStoreError } from './local-store-errors.js';
 
 let dir: string;
+/** Stores opened by a test, closed after it (their open-file cache holds pack handles). */
+let stores: LocalDirStore[] = [];
 beforeEach(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mailark-local-'));
 });
 afterEach(async () => {
+  await Promise.all(stores.map((s) => s.close()));
+  stores = [];
   await fs.rm(dir, { recursive: true, force: true });
 });
+
+function openStore(root: string): LocalDirStore {
+  const s = new LocalDirStore(root);
+  stores.push(s);
+  return s;
+}
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -32,7 +42,7 @@ async function filesUnder(root: string): Promise<string[]> {
 
 describe('LocalDirStore', () => {
   it('stores each object as one file at its key path, leaving no temp files behind', async () => {
-    const store = new LocalDirStore(dir);
+    const store = openStore(dir);
     await store.put('data/ab/abcdef', bytes('pack'));
     await store.put('config', bytes('cfg'));
     await store.put('config', bytes('again')).catch(() => {});
@@ -42,7 +52,7 @@ describe('LocalDirStore', () => {
   });
 
   it('hides temp files from list and stat, and sweeps only stale ones', async () => {
-    const store = new LocalDirStore(dir);
+    const store = openStore(dir);
     await store.put('data/ab/p1', bytes('x'));
     const stale = path.join(dir, 'data/ab', `${TEMP_PREFIX}dead`);
     const fresh = path.join(dir, `${TEMP_PREFIX}inflight`);
@@ -58,20 +68,20 @@ describe('LocalDirStore', () => {
   });
 
   it('refuses keys that would collide with temp-file names', async () => {
-    const store = new LocalDirStore(dir);
+    const store = openStore(dir);
     await expect(store.put(`data/${TEMP_PREFIX}x`, bytes('x'))).rejects.toThrow(TypeError);
   });
 
   it('lists an absent root and an absent prefix directory as empty', async () => {
-    expect(await listKeys(new LocalDirStore(path.join(dir, 'nope')))).toEqual([]);
-    const store = new LocalDirStore(dir);
+    expect(await listKeys(openStore(path.join(dir, 'nope')))).toEqual([]);
+    const store = openStore(dir);
     await store.put('snapshots/s1', bytes('s'));
     expect(await listKeys(store, 'locks/')).toEqual([]);
     expect(await listKeys(store, 'snapshots/s1/')).toEqual([]);
   });
 
   it('reads a range through a file handle, without reading the rest', async () => {
-    const store = new LocalDirStore(dir);
+    const store = openStore(dir);
     const big = new Uint8Array(4 << 20).map((_, i) => i % 251);
     await store.put('data/00/big', big);
     const got = await store.get('data/00/big', { offset: 3_000_000, length: 10 });
@@ -80,7 +90,7 @@ describe('LocalDirStore', () => {
   });
 
   it('checks range bounds against the size (asked only when a read comes up short)', async () => {
-    const store = new LocalDirStore(dir);
+    const store = openStore(dir);
     await store.put('data/00/ten', new Uint8Array(10).fill(7));
     expect([...(await store.get('data/00/ten', { offset: 10, length: 0 }))]).toEqual([]);
     expect([...(await store.get('data/00/ten', { offset: 8, length: 2 }))]).toEqual([7, 7]);
@@ -98,7 +108,7 @@ describe('LocalDirStore', () => {
   });
 
   it('keeps a pack open across ranged reads, and sees a deleted object gone', async () => {
-    const store = new LocalDirStore(dir);
+    const store = openStore(dir);
     await store.put(
       'data/00/pack',
       new Uint8Array(100).map((_, i) => i),
@@ -122,7 +132,7 @@ describe('LocalDirStore', () => {
   });
 
   it('maps a file where a directory should be to STORE_IO on put, not-found on get', async () => {
-    const store = new LocalDirStore(dir);
+    const store = openStore(dir);
     await store.put('a', bytes('file'));
     const err = (await store.put('a/b', bytes('x')).catch((e: unknown) => e)) as MailarkError;
     expect(err).toBeInstanceOf(MailarkError);
@@ -135,7 +145,7 @@ describe('LocalDirStore', () => {
 
   it('fails a put under a directory that refuses new entries, instead of spinning in mkdir', async () => {
     // /proc exists but answers ENOENT to mkdir: Node's recursive mkdir loops forever there.
-    const store = new LocalDirStore('/proc/mailark-no-such-dir/repo');
+    const store = openStore('/proc/mailark-no-such-dir/repo');
     const err = (await store.put('keys/k', bytes('x')).catch((e: unknown) => e)) as MailarkError;
     expect(err).toBeInstanceOf(MailarkError);
     expect(err.code).toBe('STORE_IO');
@@ -144,7 +154,7 @@ describe('LocalDirStore', () => {
   }, 5_000);
 
   it('creates missing parents, concurrently, and syncs into an existing tree', async () => {
-    const store = new LocalDirStore(path.join(dir, 'new', 'deep'));
+    const store = openStore(path.join(dir, 'new', 'deep'));
     await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         store.put(`data/${(i % 3).toString(16).padStart(2, '0')}/p${i}`, bytes('x')),
@@ -154,7 +164,7 @@ describe('LocalDirStore', () => {
   });
 
   it('treats a key that names a directory of objects as absent', async () => {
-    const store = new LocalDirStore(dir);
+    const store = openStore(dir);
     await store.put('data/ab/p', bytes('x'));
     expect(((await store.get('data/ab').catch((e: unknown) => e)) as MailarkError).code).toBe(
       'OBJECT_NOT_FOUND',
@@ -165,7 +175,7 @@ describe('LocalDirStore', () => {
   });
 
   it('reports conditional writes as supported', async () => {
-    expect(await new LocalDirStore(dir).probeCapabilities()).toEqual({ conditionalWrites: true });
+    expect(await openStore(dir).probeCapabilities()).toEqual({ conditionalWrites: true });
   });
 });
 
