@@ -25,6 +25,13 @@ let env: Record<string, string>;
 let ids: string[];
 
 const mailark = (argv: string[]) => run(['-r', repoDir, ...argv], { env });
+/** Stores a test opened, closed after it (their open-file cache holds pack handles). */
+let stores: LocalDirStore[] = [];
+function openStore(): LocalDirStore {
+  const s = new LocalDirStore(repoDir);
+  stores.push(s);
+  return s;
+}
 
 function message(n: number): Uint8Array {
   return Buffer.from(`Subject: m${n}\r\n\r\n${randomBytes(3000).toString('base64')}`);
@@ -32,7 +39,7 @@ function message(n: number): Uint8Array {
 
 async function dataBytes(): Promise<number> {
   let n = 0;
-  for await (const o of new LocalDirStore(repoDir).list('data/')) n += o.size;
+  for await (const o of openStore().list('data/')) n += o.size;
   return n;
 }
 
@@ -41,7 +48,7 @@ beforeEach(async () => {
   repoDir = join(dir, 'repo');
   await writeFile(join(dir, 'pw'), `${PASSWORD}\n`);
   env = { MAILARK_PASSWORD_FILE: join(dir, 'pw'), MAILARK_TEST_KDF: 'fast', TZ: 'UTC' };
-  const repo = await Repository.init(new LocalDirStore(repoDir), PASSWORD, {
+  const repo = await Repository.init(openStore(), PASSWORD, {
     kdf: TEST_KDF,
     packSize: 16 * 1024,
   });
@@ -55,6 +62,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  await Promise.all(stores.map((s) => s.close()));
+  stores = [];
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -68,7 +77,7 @@ describe('mailark forget', () => {
       new RegExp(`${ids[3]!.slice(0, 8)} +2024-05-04 02:00:00 +complete +last snapshot, daily snapshot`),
     );
     expect(r.stdout).toContain('tenant acme.example: would remove 2 snapshots');
-    const repo = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const repo = await Repository.open(openStore(), PASSWORD);
     expect(await repo.listSnapshots()).toHaveLength(4);
   });
 
@@ -90,7 +99,7 @@ describe('mailark forget', () => {
     const after = await dataBytes();
     // One night of four distinct nights remains.
     expect(after).toBeLessThan(before * 0.5);
-    const repo = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const repo = await Repository.open(openStore(), PASSWORD);
     const left = await repo.listSnapshots();
     expect(left.map((s) => s.id)).toEqual([ids[3]]);
     let n = 0;
@@ -102,7 +111,7 @@ describe('mailark forget', () => {
   });
 
   it('--tenant limits the policy to one tenant; a tenant without snapshots is an error naming it', async () => {
-    const repo = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const repo = await Repository.open(openStore(), PASSWORD);
     const other = await saveTestSnapshot(
       repo,
       { bob: { INBOX: [message(99)] } },
@@ -115,7 +124,7 @@ describe('mailark forget', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.groups.map((g: { tenant: string }) => g.tenant)).toEqual(['acme.example']);
     expect(doc.removed.sort()).toEqual(ids.slice(0, 3).sort());
-    const left = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const left = await Repository.open(openStore(), PASSWORD);
     expect((await left.listSnapshots()).map((s) => s.id).sort()).toEqual([ids[3], other.id].sort());
     const none = await mailark(['forget', '--keep-last', '1', '--tenant', 'nobody.test']);
     expect(none.code).toBe(1);
@@ -151,14 +160,14 @@ describe('mailark forget', () => {
         /^mailark: .*(keep-daily|keep-last|keep-within|tenant|keep-tag|max-unused)/,
       );
     }
-    const repo = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const repo = await Repository.open(openStore(), PASSWORD);
     expect(await repo.listSnapshots()).toHaveLength(4);
   });
 });
 
 describe('mailark prune', () => {
   it('exits 11 naming the holder while another process holds a lock, and works once it is gone', async () => {
-    const other = await Repository.open(new LocalDirStore(repoDir), PASSWORD);
+    const other = await Repository.open(openStore(), PASSWORD);
     const lock = await other.lock('shared', 'mailark backup');
     const r = await mailark(['prune']);
     expect(r.code).toBe(11);
