@@ -11,7 +11,7 @@
  * same way.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs, read as fsRead, fsync, mkdirSync } from 'node:fs';
+import { type Dirent, promises as fs, read as fsRead, fsync, mkdirSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { MailarkError } from '../errors.js';
@@ -97,7 +97,7 @@ export class LocalDirStore implements ObjectStore {
     // (sweepTemp's rule, so another process's open spool is never touched), once per store.
     if (!this.swept.has(tmpDir)) {
       this.swept.add(tmpDir);
-      void sweepDir(tmpDir, 3_600_000).catch(() => {});
+      void sweepDir(tmpDir, 3_600_000, Date.now(), false).catch(() => {});
     }
     return new LocalSpool(tmp, async (fd, size, key) => {
       if (!key.startsWith(dir)) throw new TypeError(`spool for ${dir} cannot commit ${key}`);
@@ -206,7 +206,7 @@ export class LocalDirStore implements ObjectStore {
 
   private async *walk(dirKey: string, prefix: string): AsyncGenerator<ObjectInfo> {
     const dir = dirKey === '' ? this.root : this.pathOf(dirKey);
-    let entries: import('node:fs').Dirent[];
+    let entries: Dirent[];
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
     } catch (err) {
@@ -282,29 +282,12 @@ export class LocalDirStore implements ObjectStore {
    * are removed, so a put in flight in another process is never disturbed. Returns how many went.
    */
   async sweepTemp(olderThanMs = 3_600_000, now = Date.now()): Promise<number> {
-    let removed = 0;
-    const visit = async (dir: string): Promise<void> => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await fs.readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if (errnoOf(err) === 'ENOENT') return;
-        throw localStoreError(err, 'sweep', path.relative(this.root, dir), this.location);
-      }
-      for (const e of entries) {
-        const p = path.join(dir, e.name);
-        if (e.isDirectory()) await visit(p);
-        else if (e.isFile() && e.name.startsWith(TEMP_PREFIX)) {
-          const st = await fs.stat(p).catch(() => undefined);
-          if (st !== undefined && now - st.mtimeMs >= olderThanMs) {
-            await fs.rm(p, { force: true });
-            removed++;
-          }
-        }
-      }
-    };
-    await visit(this.root);
-    return removed;
+    try {
+      return await sweepDir(this.root, olderThanMs, now, true);
+    } catch (err) {
+      const where = (err as { path?: string }).path ?? this.root;
+      throw localStoreError(err, 'sweep', path.relative(this.root, where), this.location);
+    }
   }
 
   private checkKey(key: string): void {
@@ -416,16 +399,29 @@ async function makeDirs(dir: string): Promise<string | undefined> {
   return first;
 }
 
-/** Removes the temp files directly in `dir` older than `olderThanMs`; returns how many went. */
-async function sweepDir(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+/**
+ * Removes the temp files in `dir` (and below it when `deep`) older than `olderThanMs`; returns how many
+ * went. A directory gone meanwhile has none.
+ */
+async function sweepDir(dir: string, olderThanMs: number, now: number, deep: boolean): Promise<number> {
+  let entries: Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return 0;
+    throw err;
+  }
   let removed = 0;
-  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
-    if (!e.isFile() || !e.name.startsWith(TEMP_PREFIX)) continue;
+  for (const e of entries) {
     const p = path.join(dir, e.name);
-    const st = await fs.stat(p).catch(() => undefined);
-    if (st !== undefined && now - st.mtimeMs >= olderThanMs) {
-      await fs.rm(p, { force: true });
-      removed++;
+    if (e.isDirectory()) {
+      if (deep) removed += await sweepDir(p, olderThanMs, now, true);
+    } else if (e.isFile() && e.name.startsWith(TEMP_PREFIX)) {
+      const st = await fs.stat(p).catch(() => undefined);
+      if (st !== undefined && now - st.mtimeMs >= olderThanMs) {
+        await fs.rm(p, { force: true });
+        removed++;
+      }
     }
   }
   return removed;
