@@ -154,9 +154,8 @@ export async function fetchPiece(
   place: MessagePlace,
 ): Promise<Buffer | undefined> {
   const rows = await fetchRows(c, String(uid), { body: { start: range.start, length: range.length } });
-  const piece = rows.find((r) => r.uid === uid && r.body !== undefined);
-  if (piece === undefined) return undefined;
-  const src = piece.body ?? Buffer.alloc(0);
+  const src = rows.find((r) => r.uid === uid && r.body !== undefined)?.body;
+  if (src === undefined) return undefined;
   if (range.start + src.length > size) {
     throw new MailarkError(
       'IMAP_PROTOCOL',
