@@ -3,12 +3,27 @@
  * appended to as they come and read back from (pending blobs) until close(). A close() while reads
  * are in flight releases the descriptor when the last of them ends. Each subclass publishes the bytes
  * its own way: local-spool.ts links the file into a local store, temp-file-spool.ts PUTs it.
+ *
+ * Appends go through a write buffer (WRITE_BUFFER bytes, one write() when full): a pack's blobs come
+ * one by one, ~3 KiB each after dedup and compression, and a write() per blob was ~10% of the backup's
+ * main thread (500 MB rig: ~35k write calls, 0.3 s). Bytes still in the buffer are written before
+ * any read, commit or size-dependent step, so readers never see the difference.
  */
 import { closeSync, read as fsRead, writeSync } from 'node:fs';
 import type { ObjectSpool } from './object-store.js';
 
+/** Bytes gathered before one write(); a larger append is written straight through. */
+export const WRITE_BUFFER = 256 * 1024;
+/** Write buffers of closed spools, kept for the next (packs follow one another all run long). */
+const spareBuffers: Buffer[] = [];
+const KEEP_BUFFERS = 4;
+
 export abstract class FileSpool implements ObjectSpool {
+  /** Bytes appended (written or buffered). */
   private bytes = 0;
+  /** Bytes on the file; the rest, up to `bytes`, are at the start of `buffer`. */
+  private written = 0;
+  private buffer: Buffer | undefined;
   private committed = false;
   private closed = false;
   private reads = 0;
@@ -22,19 +37,26 @@ export abstract class FileSpool implements ObjectSpool {
 
   append(bytes: Uint8Array): void {
     if (this.committed || this.closed) throw new Error('spool: append after commit or close');
-    // Synchronous: into the page cache, so the caller's bytes may be reused at once; a regular file
-    // takes a write whole, but a short one is continued rather than trusted.
-    let done = 0;
-    while (done < bytes.byteLength) {
-      done += writeSync(this.fd, bytes, done, bytes.byteLength - done, this.bytes + done);
+    const buffered = this.bytes - this.written;
+    if (buffered + bytes.byteLength <= WRITE_BUFFER) {
+      this.buffer ??= spareBuffers.pop() ?? Buffer.allocUnsafeSlow(WRITE_BUFFER);
+      this.buffer.set(bytes, buffered);
+      this.bytes += bytes.byteLength;
+      if (this.bytes - this.written === WRITE_BUFFER) this.flush();
+      return;
     }
-    this.bytes += done;
+    this.flush();
+    this.writeAt(bytes);
+    this.bytes += bytes.byteLength;
+    this.written = this.bytes;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (this.closed) throw new Error('spool: read after close');
     if (offset < 0 || length < 0 || offset + length > this.bytes)
       throw new RangeError(`spool: range ${offset}+${length} is outside ${this.bytes} bytes`);
+    // Reads are rare (a pending blob loaded before its pack is sealed): write the buffer out first.
+    this.flush();
     const out = new Uint8Array(length);
     this.reads++;
     try {
@@ -48,15 +70,43 @@ export abstract class FileSpool implements ObjectSpool {
 
   async commit(key: string): Promise<void> {
     if (this.committed || this.closed) throw new Error('spool: committed twice or after close');
+    this.flush();
     this.committed = true;
+    this.giveBackBuffer();
     await this.publish(key, this.fd, this.bytes);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.giveBackBuffer();
     this.closing();
     if (this.reads === 0) this.release();
+  }
+
+  /**
+   * Writes the buffered bytes to the file. Synchronous: into the page cache, so the buffer may be
+   * reused at once. An error here (a full disk) fails the append, read or commit that flushed, and
+   * the pack with it: the packer never takes a spool that failed for whole.
+   */
+  private flush(): void {
+    const buffered = this.bytes - this.written;
+    if (buffered === 0 || this.buffer === undefined) return;
+    this.writeAt(this.buffer.subarray(0, buffered));
+    this.written = this.bytes;
+  }
+
+  /** Writes all of `bytes` at the end of what is written: a short write is continued, not trusted. */
+  private writeAt(bytes: Uint8Array): void {
+    let done = 0;
+    while (done < bytes.byteLength) {
+      done += writeSync(this.fd, bytes, done, bytes.byteLength - done, this.written + done);
+    }
+  }
+
+  private giveBackBuffer(): void {
+    if (this.buffer !== undefined && spareBuffers.length < KEEP_BUFFERS) spareBuffers.push(this.buffer);
+    this.buffer = undefined;
   }
 
   /** Publishes the file's first `size` bytes as `key` (see ObjectSpool.commit). */

@@ -11,6 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WRITE_BUFFER } from './file-spool.js';
 import { LocalDirStore } from './local-dir-store.js';
 
 const dirs: string[] = [];
@@ -53,6 +54,32 @@ describe('LocalDirStore.spool', () => {
     expect(readdirSync(join(dir, 'repo', 'data'))).toEqual(['ab']); // no temp file left
     expect(s.counters).toMatchObject({ puts: 1, bytesWritten: 22 });
     await expect(sp.read(0, 1)).rejects.toThrow('after close');
+  });
+
+  it('buffers small appends across the write buffer, reads any range back, and publishes them in order', async () => {
+    const { store: s } = store();
+    const sp = s.spool('data/');
+    // Pieces of every size: many small ones (buffered), some crossing the buffer's end, one larger
+    // than the buffer (written through), each filled with bytes of its own.
+    const sizes = [1, 3000, 7, WRITE_BUFFER - 3008, 1, 4096, WRITE_BUFFER + 17, 5, 70_000, 200_000, 3];
+    const pieces = sizes.map((n, i) => Buffer.alloc(n, (i * 37 + 11) & 0xff));
+    const whole = Buffer.concat(pieces);
+    let at = 0;
+    for (const [i, piece] of pieces.entries()) {
+      sp.append(piece);
+      piece.fill(0); // the caller's buffer is free once append returns
+      at += sizes[i] as number;
+      expect(sp.size).toBe(at);
+      // The last bytes appended (buffered or not) read back at once, and so does the first byte.
+      const tail = Math.min(at, 5000);
+      expect(Buffer.from(await sp.read(at - tail, tail)).equals(whole.subarray(at - tail, at))).toBe(true);
+      expect(Buffer.from(await sp.read(0, 1)).equals(whole.subarray(0, 1))).toBe(true);
+    }
+    await sp.commit('data/ef/object');
+    sp.close();
+    await wait();
+    expect(Buffer.from(await s.get('data/ef/object')).equals(whole)).toBe(true);
+    await s.close();
   });
 
   it('refuses an existing key with OBJECT_EXISTS and leaves the object and no temp behind', async () => {
