@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MailarkError } from '../errors.js';
+import { eventually } from '../eventually.js';
 import { parseImapEndpoint } from '../imap/imap-endpoint.js';
 import type { MailboxTree, Snapshot } from '../mail/snapshot.js';
 import { loadTenantTree, readMessageBytes, walkMessages } from '../mail/snapshot-tree.js';
@@ -201,8 +202,9 @@ describe('runBackup on a fake server', () => {
         },
       }),
     );
-    await new Promise((r) => setTimeout(r, 20));
     // Two logins (the concurrency) and their folder lists, nothing else, while the repository opens.
+    await eventually(() => expect(events.length).toBeGreaterThanOrEqual(4));
+    await new Promise((r) => setTimeout(r, 20)); // room for a wrong fifth event to show
     expect(events).toEqual([
       'login alice@example.com',
       'login bob@example.com',

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../eventually.js';
 import { fixturesDir } from '../mail/fixture-messages.js';
 import { readMessageBytes, walkMessages } from '../mail/snapshot-tree.js';
 import { LocalDirStore } from '../store/local-dir-store.js';
@@ -94,8 +95,7 @@ describe('Repository on LocalDirStore', () => {
       ).toBe(f.slice(8));
     }
     // The temp names go once the pack is published (asynchronously, right after).
-    await new Promise((r) => setTimeout(r, 20));
-    expect(files(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    await eventually(() => expect(files(dir).filter((f) => f.includes('.tmp-'))).toEqual([]));
     const reopened = await Repository.open(openStore(dir), 'pw');
     for (const [i, id] of ids.entries())
       expect(Buffer.from(await reopened.loadBlob(id)).equals(blobs[i] as Buffer)).toBe(true);

@@ -42,8 +42,11 @@ export class LocalDirStore implements ObjectStore {
   private readonly root: string;
   /** Packs read blob by blob stay open between reads (see open-file-cache.ts); objects never change. */
   private readonly files = new OpenFileCache(8);
-  /** Spool directories whose stale temp files (a killed run's open packs) were swept by this store. */
-  private readonly swept = new Set<string>();
+  /**
+   * Spool directories whose stale temp files (a killed run's open packs) this store swept, with the
+   * sweep itself: it runs in the background and close() waits for it.
+   */
+  private readonly sweeps = new Map<string, Promise<unknown>>();
 
   /** @param root the repository directory; created on the first put if absent. */
   constructor(root: string) {
@@ -95,9 +98,11 @@ export class LocalDirStore implements ObjectStore {
     const tmp = path.join(tmpDir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     // A run killed while packs were open left their spools here: remove those older than an hour
     // (sweepTemp's rule, so another process's open spool is never touched), once per store.
-    if (!this.swept.has(tmpDir)) {
-      this.swept.add(tmpDir);
-      void sweepDir(tmpDir, 3_600_000, Date.now(), false).catch(() => {});
+    if (!this.sweeps.has(tmpDir)) {
+      this.sweeps.set(
+        tmpDir,
+        sweepDir(tmpDir, 3_600_000, Date.now(), false).catch(() => {}),
+      );
     }
     return new LocalSpool(tmp, async (fd, size, key) => {
       if (!key.startsWith(dir)) throw new TypeError(`spool for ${dir} cannot commit ${key}`);
@@ -267,8 +272,12 @@ export class LocalDirStore implements ObjectStore {
     }
   }
 
-  /** Closes the file handles kept open for ranged reads; the store stays usable. */
+  /**
+   * Closes the file handles kept open for ranged reads and waits for the background sweeps of stale
+   * spools; the store stays usable.
+   */
   async close(): Promise<void> {
+    await Promise.all(this.sweeps.values());
     await this.files.closeAll();
   }
 

@@ -11,6 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../eventually.js';
 import { WRITE_BUFFER } from './file-spool.js';
 import { LocalDirStore } from './local-dir-store.js';
 
@@ -31,8 +32,6 @@ async function keys(s: LocalDirStore, prefix = ''): Promise<string[]> {
   return out;
 }
 
-const wait = () => new Promise((r) => setTimeout(r, 20));
-
 describe('LocalDirStore.spool', () => {
   it('appends, reads back before and after commit, and publishes exactly the bytes', async () => {
     const { dir, store: s } = store();
@@ -48,10 +47,9 @@ describe('LocalDirStore.spool', () => {
     await sp.commit('data/ab/object');
     expect(Buffer.from(await sp.read(0, 5)).toString()).toBe('first');
     sp.close();
-    await wait();
+    await eventually(() => expect(readdirSync(join(dir, 'repo', 'data'))).toEqual(['ab'])); // no temp left
     expect(Buffer.from(await s.get('data/ab/object')).toString()).toBe('first part second part');
     expect(await keys(s)).toEqual(['data/ab/object']);
-    expect(readdirSync(join(dir, 'repo', 'data'))).toEqual(['ab']); // no temp file left
     expect(s.counters).toMatchObject({ puts: 1, bytesWritten: 22 });
     await expect(sp.read(0, 1)).rejects.toThrow('after close');
   });
@@ -77,7 +75,6 @@ describe('LocalDirStore.spool', () => {
     }
     await sp.commit('data/ef/object');
     sp.close();
-    await wait();
     expect(Buffer.from(await s.get('data/ef/object')).equals(whole)).toBe(true);
     await s.close();
   });
@@ -89,9 +86,8 @@ describe('LocalDirStore.spool', () => {
     sp.append(Buffer.from('intruder'));
     await expect(sp.commit('data/cd/x')).rejects.toMatchObject({ code: 'OBJECT_EXISTS' });
     sp.close();
-    await wait();
+    await eventually(() => expect(readdirSync(join(dir, 'repo', 'data'))).toEqual(['cd']));
     expect(readFileSync(join(dir, 'repo', 'data', 'cd', 'x'), 'utf8')).toBe('original');
-    expect(readdirSync(join(dir, 'repo', 'data'))).toEqual(['cd']);
   });
 
   it("removes a killed run's stale spools (older than an hour) when the first spool opens, not fresh ones", async () => {
@@ -103,7 +99,7 @@ describe('LocalDirStore.spool', () => {
     utimesSync(join(data, '.tmp-stale'), hoursAgo, hoursAgo);
     writeFileSync(join(data, '.tmp-fresh'), 'another process, writing now');
     const sp = s.spool('data/');
-    await wait();
+    await s.close(); // waits for the background sweep
     const left = readdirSync(data).sort();
     expect(left).not.toContain('.tmp-stale');
     expect(left).toContain('.tmp-fresh');
@@ -122,8 +118,7 @@ describe('LocalDirStore.spool', () => {
     other.close();
     sp.close();
     expect(() => sp.append(Buffer.from('late'))).toThrow();
-    await wait();
-    expect(readdirSync(join(dir, 'repo', 'data'))).toEqual([]);
+    await eventually(() => expect(readdirSync(join(dir, 'repo', 'data'))).toEqual([]));
     expect(await keys(s)).toEqual([]);
   });
 });

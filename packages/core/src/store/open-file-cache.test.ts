@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../eventually.js';
 import { OpenFileCache } from './open-file-cache.js';
 
 let dir: string;
@@ -72,8 +73,7 @@ describe('OpenFileCache', () => {
     await cache.closeAll();
     expect(await isClosed(busy.handle)).toBe(false);
     busy.release();
-    await new Promise((r) => setTimeout(r, 20));
-    expect(await isClosed(busy.handle)).toBe(true);
+    await eventually(async () => expect(await isClosed(busy.handle)).toBe(true));
     expect(cache.size).toBe(0);
   });
 
@@ -84,8 +84,7 @@ describe('OpenFileCache', () => {
     cache.drop(files[3] as string);
     await fs.unlink(files[3] as string);
     await expect(cache.acquire(files[3] as string)).rejects.toMatchObject({ code: 'ENOENT' });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(await isClosed(f.handle)).toBe(true);
+    await eventually(async () => expect(await isClosed(f.handle)).toBe(true));
     expect(cache.size).toBe(0);
   });
 
@@ -97,8 +96,7 @@ describe('OpenFileCache', () => {
     expect(await readVia(cache, missing)).toBe('here\0\0');
     const f = await cache.acquire(files[4] as string);
     f.release(true);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(await isClosed(f.handle)).toBe(true);
+    await eventually(async () => expect(await isClosed(f.handle)).toBe(true));
     expect(cache.size).toBe(1);
     await cache.closeAll();
     expect(cache.size).toBe(0);
