@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { startDovecot } from '../scripts/lib/dovecot.mjs';
 import { generateCorpus, rng } from './lib/corpus.mjs';
-import { measureCommand, measureNode, treeSize, warmFiles } from './lib/measure.mjs';
+import { measureBin, measureCommand, treeSize, warmFiles } from './lib/measure.mjs';
 import { rawFetch } from './lib/raw-fetch.mjs';
 
 const { values: opt } = parseArgs({
@@ -108,7 +108,7 @@ try {
     MAILARK_REPOSITORY: repo,
     MAILARK_CACHE_DIR: join(work, 'cache'),
   };
-  const init = await measureNode(CLI, ['init', '--json'], env);
+  const init = await measureBin(CLI, ['init', '--json'], env);
   if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
   const backupArgs = [
     'backup',
@@ -131,7 +131,7 @@ try {
   const runBackup = async (label) => {
     warmFiles(mailRoot, repo, env.MAILARK_CACHE_DIR);
     const before = treeSize(repo);
-    const r = await measureNode(CLI, backupArgs, env);
+    const r = await measureBin(CLI, backupArgs, env);
     if (r.code !== 0) throw new Error(`${label} backup exited ${r.code}: ${r.stderr.slice(-2000)}`);
     const after = treeSize(repo);
     const puts = r.json?.store?.puts ?? after.files - before.files;
@@ -182,14 +182,14 @@ try {
   // Find one message by Message-ID, and restore it (process start included).
   const target = changes.sampleMessageId;
   warmFiles(repo, env.MAILARK_CACHE_DIR);
-  const find = await measureNode(CLI, ['find', '--json', '--message-id', target], env);
+  const find = await measureBin(CLI, ['find', '--json', '--message-id', target], env);
   if (find.code !== 0) throw new Error(`find exited ${find.code}: ${find.stderr}`);
   const matches = Array.isArray(find.json) ? find.json : (find.json?.matches ?? []);
   if (matches.length === 0) throw new Error(`find did not find ${target}`);
   rows.push(['find --message-id', secs(find.ms), '', mib(find.maxRssMiB * 1048576), '', '']);
   results.find = { ms: find.ms, maxRssMiB: find.maxRssMiB, matches: matches.length };
   const emlDir = join(work, 'eml');
-  const restore = await measureNode(CLI, ['restore', '--json', matches[0].ref, '--eml', emlDir], env);
+  const restore = await measureBin(CLI, ['restore', '--json', matches[0].ref, '--eml', emlDir], env);
   if (restore.code !== 0) throw new Error(`restore exited ${restore.code}: ${restore.stderr}`);
   rows.push([
     'restore one message (--eml)',
@@ -208,7 +208,7 @@ try {
     messageSize: matches[0].size,
   };
   // The same restore reading index and snapshot objects from the store, as a first run on a new machine.
-  const cold = await measureNode(
+  const cold = await measureBin(
     CLI,
     ['restore', '--json', '--no-cache', matches[0].ref, '--eml', join(work, 'eml-no-cache')],
     env,
@@ -227,7 +227,7 @@ try {
   if (!opt['skip-export']) {
     const out = join(work, 'export.tar.gz');
     warmFiles(repo, env.MAILARK_CACHE_DIR);
-    const exp = await measureNode(CLI, ['export', '--json', '--format', 'maildir', '--out', out], env);
+    const exp = await measureBin(CLI, ['export', '--json', '--format', 'maildir', '--out', out], env);
     if (exp.code !== 0) throw new Error(`export exited ${exp.code}: ${exp.stderr}`);
     // The archive must be one gzip GNU gzip accepts (the export deflates blocks in parallel).
     const gzipTest = await measureCommand('gzip', ['-t', out]);

@@ -4,7 +4,7 @@
  * contains a password. The CLI runs in-process (runCli) except for one run of the built bin.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
@@ -252,5 +252,24 @@ describe('the installed bin', () => {
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('Unknown argument: frobnicate');
     for (const r of [version, init, check, unknown]) expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+  });
+
+  it("starts from its own #! line, with glibc's mmap threshold in the environment node starts with", () => {
+    const dir = tempDir('bin-env-');
+    const probe = join(dir, 'probe.cjs');
+    const seen = join(dir, 'seen.txt');
+    writeFileSync(
+      probe,
+      `require('node:fs').writeFileSync(${JSON.stringify(seen)}, process.env.GLIBC_TUNABLES ?? '');`,
+    );
+    for (const bin of ['packages/cli/bin/mailark.js', 'packages/agent/bin/mailark-agent.js']) {
+      const r = spawnSync(join(ROOT, bin), ['--version'], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, NODE_OPTIONS: `--require=${probe}` },
+      });
+      expect(r.status, `${bin}: ${r.stderr}`).toBe(0);
+      expect(readFileSync(seen, 'utf8')).toBe('glibc.malloc.mmap_threshold=131072');
+      rmSync(seen);
+    }
   });
 });

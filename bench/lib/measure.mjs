@@ -14,15 +14,19 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-const WRAPPER = new URL('./rss-wrapper.mjs', import.meta.url).pathname;
+const HOOK = new URL('./rss-hook.mjs', import.meta.url).href;
 
-/** Runs `node script ...args`, returns { ms, maxRssMiB, cpuMs, code, stdout, stderr, json }. */
-export function measureNode(script, args, env) {
+/**
+ * Runs an installed bin as a user's shell would (executed, so its #! line and the environment it sets
+ * apply), returns { ms, maxRssMiB, cpuMs, code, stdout, stderr, json }.
+ */
+export function measureBin(bin, args, env) {
   const out = join(mkdtempSync(join(tmpdir(), 'bench-rss-')), 'rss.json');
+  const nodeOptions = [process.env.NODE_OPTIONS, `--import=${HOOK}`].filter(Boolean).join(' ');
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [WRAPPER, out, script, ...args], {
-      env: { ...process.env, ...env },
+    const child = spawn(bin, args, {
+      env: { ...process.env, ...env, NODE_OPTIONS: nodeOptions, MAILARK_BENCH_USAGE_OUT: out },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
