@@ -4,7 +4,7 @@
  * contains a password. The CLI runs in-process (runCli) except for one run of the built bin.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
@@ -252,6 +252,27 @@ describe('the installed bin', () => {
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('Unknown argument: frobnicate');
     for (const r of [version, init, check, unknown]) expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+  });
+
+  it('compiles from its code cache on the second start, and leaves the cache as it is', () => {
+    // A V8 flag set after the bundle was compiled (the heap growth) once made V8 refuse the cache at
+    // every start, and every run compile from source and write it again.
+    const cacheDir = tempDir('bin-cache-');
+    const run = () =>
+      spawnSync(join(ROOT, 'packages/cli/bin/mailark.js'), ['--version'], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, MAILARK_CACHE_DIR: cacheDir },
+      });
+    const caches = () => {
+      const dir = join(cacheDir, 'compile-cache');
+      return readdirSync(dir).map((f) => `${f} ${statSync(join(dir, f)).ino}`);
+    };
+    expect(run().status).toBe(0);
+    expect(run().status).toBe(0); // the first start's cache now holds what --version compiled lazily
+    const before = caches();
+    expect(before.some((f) => f.startsWith('mailark.cjs.'))).toBe(true);
+    expect(run().status).toBe(0);
+    expect(caches()).toEqual(before); // no file replaced (a rewrite renames a new inode into place)
   });
 
   it("starts from its own #! line, with glibc's mmap threshold in the environment node starts with", () => {

@@ -7,8 +7,12 @@
 // replaces a GLIBC_TUNABLES of the caller's; `node bin/mailark.js` runs without it.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { limitHeapGrowth } from '@mailark/core/heap-growth';
 import { compileCacheDir, enableCompileCache } from '../dist/compile-cache.js';
 
+// V8 flags first: a code cache is only accepted under the flags it was made with, so a flag set after
+// the bundle was compiled would make every run reject the cache and write it again.
+limitHeapGrowth();
 enableCompileCache(fileURLToPath(new URL('../dist/', import.meta.url)), compileCacheDir(process.env));
 const { main } = createRequire(import.meta.url)('../dist/mailark.cjs');
 await main();

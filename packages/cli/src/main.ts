@@ -10,7 +10,7 @@
  * handler runs after parsing succeeded, so a usage error can never half-run a command.
  */
 import { readFileSync } from 'node:fs';
-import { EXIT, errorText, exitCodeFor, limitHeapGrowth, MailarkError } from '@mailark/core';
+import { EXIT, errorText, exitCodeFor, MailarkError } from '@mailark/core';
 import yargs, { type Argv } from 'yargs';
 import type { TextSink } from './cli-reporter.js';
 import type { CommandArgs, GlobalOptions, MailarkCommand } from './command.js';
@@ -419,7 +419,6 @@ function quietNodeVersionNotice(): void {
 
 /** The process entry point (bin/mailark.js): real argv, streams, environment and signals. */
 export async function main(): Promise<void> {
-  limitHeapGrowth();
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (name: NodeJS.Signals) => {

@@ -18,7 +18,8 @@ export const HEAP_GROWING_PERCENT = 100;
 /**
  * Sets V8's heap growth to HEAP_GROWING_PERCENT for this process (all its threads), unless the user
  * chose a value (in the node command line or NODE_OPTIONS): theirs wins. Returns whether it set it.
- * Call once, first thing in an entry point.
+ * Call once, first thing in an entry point, before any code cache is used: V8 refuses cached code made
+ * under other flags, so bin/mailark.js calls it before the bundle is compiled (test/cli-foundation).
  */
 export function limitHeapGrowth(
   execArgv: readonly string[] = process.execArgv,
