@@ -137,8 +137,10 @@ describe('mailark-agent', () => {
       fixtures.slice(18, 20).map((raw) => ({ raw })),
     );
     for (const t of tenants) {
-      const repo = await Repository.init(await t.store(), REPO_PASSWORD, { kdf: TEST_KDF });
+      const store = await t.store();
+      const repo = await Repository.init(store, REPO_PASSWORD, { kdf: TEST_KDF });
       await repo.close();
+      await store.close();
     }
 
     const imap = imapServer();
@@ -276,7 +278,8 @@ describe('mailark-agent', () => {
 
     // The newest snapshot of each good tenant equals the server, byte for byte; retention kept two.
     for (const t of tenants.slice(0, 2)) {
-      const repo = await Repository.open(await t.store(), REPO_PASSWORD);
+      const store = await t.store();
+      const repo = await Repository.open(store, REPO_PASSWORD);
       const snaps = await repo.listSnapshots();
       expect(snaps.map((s) => s.snapshot.status)).toEqual(['complete', 'complete']);
       const expected = new Map<string, string>();
@@ -291,6 +294,7 @@ describe('mailark-agent', () => {
       expect(got).toEqual(expected);
       expect(await repo.listLocks()).toEqual([]);
       await repo.close();
+      await store.close(); // it keeps pack files open for ranged reads
     }
   });
 });

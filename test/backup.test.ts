@@ -336,12 +336,15 @@ describe('backup against Dovecot', () => {
       [bad.user, 'failed', 'IMAP_AUTH'],
       [good[1]?.user, 'ok', null],
     ]);
-    const repo = await Repository.open(await openStore(repoDir), PASSWORD);
+    const repoStore = await openStore(repoDir);
+    const repo = await Repository.open(repoStore, PASSWORD);
     const snap = await repo.resolveSnapshot(doc.snapshot);
     expect(snap.snapshot).toMatchObject({ status: 'partial', tenant: 'example.test', tags: ['nightly'] });
     expect(snap.snapshot.failures.map((f) => f.user)).toEqual([bad.user]);
     for (const u of good)
       expect(await snapshotView(repo, snap.snapshot, u.user)).toEqual(await serverState(u));
+    await repo.close();
+    await repoStore.close(); // it keeps pack files open for ranged reads
 
     // Human output names the failing mailbox; with only good users the run is complete (exit 0).
     const human = await run([
