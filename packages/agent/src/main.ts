@@ -18,14 +18,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import {
-  type ErrorCode,
-  exitCodeFor,
-  isMailarkError,
-  limitHeapGrowth,
-  MailarkError,
-  resolveCacheDir,
-} from '@mailark/core';
+import { type ErrorCode, exitCodeFor, isMailarkError, MailarkError, resolveCacheDir } from '@mailark/core';
 import { Agent } from './agent.js';
 import { type AgentConfig, type JobKind, loadAgentConfig } from './agent-config.js';
 import { createLogger } from './pino-reporter.js';
@@ -276,7 +269,6 @@ function reportError(err: unknown, io: AgentIo): number {
 
 /** Wires process.* and exits. */
 export async function main(): Promise<void> {
-  limitHeapGrowth();
   const code = await runAgentCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -22,8 +22,8 @@ export const HEAP_GROWING_PERCENT = 150;
  * Sets V8's heap growth to HEAP_GROWING_PERCENT for this process (all its threads), unless the node
  * command line chose one (`node --heap-growing-percent=N bin/mailark.js`: theirs wins; Node refuses V8
  * flags in NODE_OPTIONS). Returns whether it set it. Call once, first thing in an entry point, before
- * any code cache is used: V8 refuses cached code made under other flags, so bin/mailark.js calls it
- * before the bundle is compiled (test/cli-foundation).
+ * any code cache is used: V8 refuses cached code made under other flags, so the bins (bin/mailark.js,
+ * bin/mailark-agent.js) call it before their code loads (test/cli-foundation).
  */
 export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv): boolean {
   if (execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return false;

@@ -24,7 +24,6 @@ export * from './find/find-messages.js';
 export * from './find/message-query.js';
 export * from './find/message-ref.js';
 export * from './find/resolve-message-ref.js';
-export { HEAP_GROWING_PERCENT, limitHeapGrowth } from './heap-growth.js';
 export { preloadImap } from './imap/imap-connect.js';
 export * from './imap/imap-endpoint.js';
 export { type ImapErrorContext, imapError, isTransientImapError } from './imap/imap-errors.js';
