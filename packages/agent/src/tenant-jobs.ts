@@ -70,11 +70,15 @@ export interface RepositoryFacts {
   repositoryBytes: number;
 }
 
-/** Opens the tenant's repository with its password file (through the cache in `cacheDir`, if any); the caller closes it. */
+/**
+ * Opens the tenant's repository with its password file (through the cache in `cacheDir`, if any); the
+ * caller closes it. `deferIndex` (backups): the index loads when first needed (see Repository.open).
+ */
 export async function openTenantRepository(
   t: TenantConfig,
   reporter: Reporter,
   cacheDir?: string,
+  deferIndex = false,
 ): Promise<Repository> {
   const password = await readSecretFile(t.passwordFile, 'repository password');
   const store = await openStore(t.repository, {
@@ -86,6 +90,7 @@ export async function openTenantRepository(
     return await Repository.open(store, password, {
       reporter,
       ...(cacheDir === undefined ? {} : { cacheDir }),
+      ...(deferIndex ? { index: 'deferred' as const } : {}),
     });
   } catch (err) {
     await store.close();
@@ -97,11 +102,12 @@ export async function openTenantRepository(
 export async function runTenantJob(t: TenantConfig, kind: JobKind, env: JobEnv): Promise<JobReport> {
   let repo: Repository | undefined;
   try {
-    repo = await openTenantRepository(t, env.reporter, kind === 'check' ? undefined : env.cacheDir);
+    const isBackup = kind === 'backup' || kind === 'light';
+    repo = await openTenantRepository(t, env.reporter, kind === 'check' ? undefined : env.cacheDir, isBackup);
     const stale = await repo.removeStaleLocks();
     if (stale.length > 0)
       env.reporter.log('warn', `removed ${stale.length} stale lock(s) of dead processes`, { locks: stale });
-    if (kind === 'backup' || kind === 'light') return await backup(repo, t, kind, env);
+    if (isBackup) return await backup(repo, t, kind, env);
     if (kind === 'check') return await check(repo, t, env);
     const p = await pruneRepository(repo, {
       maxUnused: parseMaxUnused(t.pruneMaxUnused),

@@ -26,9 +26,10 @@ export interface OpenRepositoryOptions {
   lock?: 'shared' | 'exclusive';
   /**
    * How to treat damaged index objects (Repository.open): 'strict' (default) fails, 'lenient' skips and
-   * records them in repo.indexErrors (check), 'skip' loads no index (repair index).
+   * records them in repo.indexErrors (check), 'skip' loads no index (repair index), 'deferred' loads
+   * it when first needed (backup).
    */
-  index?: 'strict' | 'lenient' | 'skip';
+  index?: 'strict' | 'lenient' | 'skip' | 'deferred';
   /**
    * false: read index and snapshot objects from the store, not the local cache (check must judge the
    * store's own copies, as restic's check does). Default: the cache, unless --no-cache.

@@ -66,15 +66,16 @@ export const backup = defineCommand({
     }
     const tenant = args.tenant ?? domainOf(users[0]?.user ?? '');
     const endpoint = await endpointFor(args, users, ctx);
-    // Not awaited: the first mailboxes log in while the repository opens (key derivation, index);
+    // Not awaited: the first mailboxes log in while the repository opens (key derivation);
     // runBackup awaits it before planning or writing anything, and throws its error if it fails.
+    // The index is deferred: loaded when the run first stores a blob, never on an unchanged tenant.
     // IMAP (loading imapflow, ~100 ms of main-thread CPU, then the logins) starts once the key
     // derivation is on the thread pool: started first, it would hold back the reads before it.
     let derivingKey = () => {};
     const keyDerivation = new Promise<void>((resolve) => {
       derivingKey = resolve;
     });
-    const repo = ctx.openRepository({ onKeyDerivation: derivingKey });
+    const repo = ctx.openRepository({ onKeyDerivation: derivingKey, index: 'deferred' });
     repo.then(derivingKey, derivingKey); // also: a failed open is runBackup's to report
     await keyDerivation;
     preloadImap();

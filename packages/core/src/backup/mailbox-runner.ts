@@ -83,7 +83,7 @@ export class MailboxRunner {
     try {
       if (prev.checkpoint !== undefined) {
         try {
-          start = await this.repo.loadTree<MailboxTree>(prev.checkpoint.tree);
+          start = await this.repo.loadTree<MailboxTree>(prev.checkpoint.tree, { cache: true });
         } catch (err) {
           // A checkpoint only saves re-downloads: with its tree damaged, start from the snapshot.
           if (!isMailarkError(err, 'CORRUPT') && !isMailarkError(err, 'NOT_FOUND')) throw err;
@@ -96,7 +96,7 @@ export class MailboxRunner {
         }
       }
       if (prev.snapshotRef !== undefined) {
-        const snapTree = await this.repo.loadTree<MailboxTree>(prev.snapshotRef.tree);
+        const snapTree = await this.repo.loadTree<MailboxTree>(prev.snapshotRef.tree, { cache: true });
         if (start === undefined) start = snapTree;
         else alsoKnown.push(snapTree);
       }
@@ -214,7 +214,7 @@ export class MailboxRunner {
 
   /** Saves the finished tree; checkpoints it when it differs from where the run started. */
   private async finish(user: string, tree: MailboxTree, baseTree: string | undefined): Promise<MailboxRef> {
-    const id = await this.repo.saveTree(tree);
+    const id = await this.repo.saveTree(tree, { cache: true });
     const ref: MailboxRef = {
       user,
       tree: id,
@@ -256,7 +256,7 @@ export class MailboxRunner {
   }
 
   private async recordPartial(user: string, tree: MailboxTree): Promise<void> {
-    const id = await this.repo.saveTree(tree);
+    const id = await this.repo.saveTree(tree, { cache: true });
     await this.checkpoint({
       user,
       tree: id,

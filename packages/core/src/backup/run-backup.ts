@@ -177,7 +177,7 @@ export async function runBackup(
       toolVersion: opts.toolVersion,
       tenant: opts.tenant,
       tags: [...new Set(opts.tags ?? [])].sort(),
-      tree: await repo.saveTree(tenantTree),
+      tree: await repo.saveTree(tenantTree, { cache: true }),
       status: status === 'complete' ? 'complete' : 'partial',
       failures,
       stats: {
@@ -202,6 +202,8 @@ export async function runBackup(
         reporter.log('warn', `could not delete checkpoint ${id}: ${errorText(err)}`);
       });
     }
+    // The tree cache keeps what the next run starts from: this snapshot's trees (and those it read).
+    await repo.sweepTreeCache();
     // Debug: front ends report the snapshot themselves (the CLI's summary line, the agent's job log).
     reporter.log('debug', `snapshot ${snapshotId.slice(0, 8)} saved (${snapshot.status})`, {
       snapshot: snapshotId,

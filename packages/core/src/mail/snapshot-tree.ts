@@ -21,20 +21,22 @@ import {
 /** What the tree code needs of a repository (Repository satisfies it). */
 export interface TreeReader {
   loadBlob(id: BlobId): Promise<Uint8Array>;
-  loadTree<T>(id: BlobId): Promise<T>;
+  /** `cache`: through the local tree cache, when the repository has one (Repository.loadTree). */
+  loadTree<T>(id: BlobId, opts?: { cache?: boolean }): Promise<T>;
 }
 
 export interface TreeWriter extends TreeReader {
   /** Stores canonical JSON of value as a tree blob (deduplicated); returns its id. */
-  saveTree(value: unknown): Promise<BlobId>;
+  saveTree(value: unknown, opts?: { cache?: boolean }): Promise<BlobId>;
 }
 
+/** Tenant and mailbox trees go through the tree cache: they are small, and every backup starts from them. */
 export async function loadTenantTree(repo: TreeReader, snapshot: Snapshot): Promise<TenantTree> {
-  return repo.loadTree<TenantTree>(snapshot.tree);
+  return repo.loadTree<TenantTree>(snapshot.tree, { cache: true });
 }
 
 export async function loadMailboxTree(repo: TreeReader, ref: MailboxRef): Promise<MailboxTree> {
-  return repo.loadTree<MailboxTree>(ref.tree);
+  return repo.loadTree<MailboxTree>(ref.tree, { cache: true });
 }
 
 /** All message entries of a folder, ascending UID. */

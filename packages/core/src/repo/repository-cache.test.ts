@@ -3,11 +3,11 @@
  * bytes from the store, the cache follows deletions, and results are the same with or without it.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { MessagePage } from '../mail/snapshot.js';
+import type { MailboxTree, MessagePage } from '../mail/snapshot.js';
 import { loadMailboxTree, loadTenantTree, readMessageBytes } from '../mail/snapshot-tree.js';
 import { CachedStore } from '../store/cached-store.js';
 import { MemoryStore } from '../store/memory-store.js';
@@ -82,6 +82,7 @@ describe('Repository with a local cache', () => {
       'CACHEDIR.TAG',
       'index',
       'snapshots',
+      'trees',
     ]);
     await first.close();
 
@@ -90,7 +91,8 @@ describe('Repository with a local cache', () => {
     expect(await contents(second)).toEqual(expected);
     expect(store.bytesUnder('index/')).toBe(0);
     expect(store.bytesUnder('snapshots/')).toBe(0);
-    // What still comes from the store: config, the key file, and the packs (trees and messages).
+    // What still comes from the store: config, the key file, and the packs (pages and messages; the
+    // tenant and mailbox trees come from the tree cache).
     expect(new Set(store.reads.map((r) => r.key.split('/')[0]))).toEqual(new Set(['config', 'keys', 'data']));
     // The counters are the store's own: cache hits are not store reads.
     expect(second.counters).toBe(store.counters);
@@ -123,12 +125,13 @@ describe('Repository with a local cache', () => {
     const expected = await contents(first);
     const dir = join(cacheDir, first.config.id);
     await first.close();
-    for (const kind of ['index', 'snapshots']) {
+    for (const kind of ['index', 'snapshots', 'trees']) {
       for (const name of await readdir(join(dir, kind))) await writeFile(join(dir, kind, name), 'garbage');
     }
     const second = await openCached();
     expect(await contents(second)).toEqual(expected);
     expect((second.store as CachedStore).cacheCounters.repaired).toBeGreaterThan(0);
+    expect(second.treeCacheCounters?.repaired).toBeGreaterThan(0);
     await second.close();
     // Repaired: a third open reads nothing of them again.
     store.reads = [];
@@ -143,5 +146,143 @@ describe('Repository with a local cache', () => {
     expect(repo.store).toBe(store);
     expect(await readdir(cacheDir)).toEqual([]);
     await repo.close();
+  });
+});
+
+describe('the tree cache and a deferred index (backup)', () => {
+  async function openDeferred(opts: { cache?: boolean } = {}): Promise<Repository> {
+    return Repository.open(store, PASSWORD, {
+      index: 'deferred',
+      ...(opts.cache === false ? {} : { cacheDir }),
+    });
+  }
+
+  /** The latest snapshot's tenant tree and its mailbox trees, read as a backup reads them. */
+  async function startingTrees(repo: Repository) {
+    const latest = (await repo.listSnapshots()).at(-1);
+    if (latest === undefined) throw new Error('no snapshot');
+    const tenant = await loadTenantTree(repo, latest.snapshot);
+    const mailboxes = await Promise.all(tenant.mailboxes.map((ref) => loadMailboxTree(repo, ref)));
+    return { snapshot: latest.snapshot, tenant, mailboxes };
+  }
+
+  it('an unchanged run reads its trees from the cache and never loads the index', async () => {
+    const warm = await openCached();
+    const expected = await startingTrees(warm);
+    await warm.close();
+
+    store.reads = [];
+    const repo = await openDeferred();
+    const got = await startingTrees(repo);
+    expect(got.tenant).toEqual(expected.tenant);
+    expect(got.mailboxes).toEqual(expected.mailboxes);
+    // Saved again unchanged (what a no-change backup does): the same ids, and a snapshot on them.
+    const ids = await Promise.all(got.mailboxes.map((m) => repo.saveTree(m, { cache: true })));
+    expect(ids).toEqual(got.tenant.mailboxes.map((r) => r.tree));
+    const tree = await repo.saveTree(got.tenant, { cache: true });
+    expect(tree).toBe(expected.snapshot.tree);
+    const id = await repo.saveSnapshot({ ...got.snapshot, time: '2026-11-23T02:00:00.000Z' });
+    await repo.close();
+    expect(store.bytesUnder('index/')).toBe(0);
+    expect(store.bytesUnder('data/')).toBe(0);
+    expect(repo.treeCacheCounters?.hits).toBe(1 + got.mailboxes.length);
+
+    // The snapshot it wrote reads back whole, with everything it references.
+    const check = await Repository.open(store, PASSWORD);
+    const all = await contents(check);
+    expect(all['2026-11-23T02:00:00.000Z']).toEqual(all['2026-11-21T02:00:00.000Z']);
+    expect((await check.listSnapshots()).map((s) => s.id)).toContain(id);
+    await check.close();
+  });
+
+  it('loads the index when the run first stores something, and dedups against it', async () => {
+    const known = Buffer.from('a blob an earlier run stored');
+    const writer = await Repository.open(store, PASSWORD);
+    const first = await writer.saveBlob('data', known);
+    await writer.close();
+    expect(first.added).toBe(true);
+
+    const repo = await openDeferred();
+    // The synchronous accessors refuse a deferred index rather than answer from an empty one.
+    expect(() => repo.hasBlob(first.id)).toThrow(/deferred/);
+    store.reads = [];
+    const again = await repo.saveBlob('data', known);
+    expect(store.bytesUnder('index/')).toBeGreaterThan(0);
+    expect(again).toEqual({ id: first.id, added: false, storedBytes: 0 });
+    expect(repo.hasBlob(first.id)).toBe(true);
+    const fresh = await repo.saveBlob('data', Buffer.from('a blob new in this run'));
+    expect(fresh.added).toBe(true);
+    await repo.close();
+  });
+
+  it('a new tree is checked against the index before a snapshot points at it', async () => {
+    const repo = await openDeferred();
+    const { snapshot, mailboxes } = await startingTrees(repo);
+    const changed: MailboxTree = { ...(mailboxes[0] as MailboxTree), user: 'carol@ex' };
+    const mailboxTree = await repo.saveTree(changed, { cache: true });
+    const tenant = {
+      v: 1,
+      mailboxes: [{ user: 'carol@ex', tree: mailboxTree, folders: 1, messages: 1, bytes: 1, state: 'ok' }],
+    };
+    const tree = await repo.saveTree(tenant, { cache: true });
+    await repo.saveSnapshot({ ...snapshot, time: '2026-11-24T02:00:00.000Z', tree });
+    await repo.close();
+    const reader = await Repository.open(store, PASSWORD);
+    const latest = (await reader.listSnapshots()).at(-1);
+    expect(latest?.snapshot.tree).toBe(tree);
+    expect((await reader.loadTree<MailboxTree>(mailboxTree)).user).toBe('carol@ex');
+    await reader.close();
+  });
+
+  it('refuses a snapshot on a tree that is neither read here nor in the index', async () => {
+    const repo = await openDeferred();
+    const { snapshot } = await startingTrees(repo);
+    await expect(repo.saveSnapshot({ ...snapshot, tree: 'ab'.repeat(32) })).rejects.toThrow(/dangling/);
+    await repo.close();
+  });
+
+  it('a damaged index object fails the first store as a strict open would', async () => {
+    let key = '';
+    for await (const o of store.list('index/')) key = o.key;
+    store.corrupt(key, Buffer.from('not an index object'));
+    const repo = await openDeferred({ cache: false });
+    await expect(repo.saveBlob('data', two)).rejects.toMatchObject({ code: 'CORRUPT' });
+    await expect(repo.saveBlob('data', one)).rejects.toMatchObject({ code: 'CORRUPT' });
+    await repo.close();
+  });
+
+  it('without a cache directory, a deferred index loads for the first tree read', async () => {
+    const repo = await openDeferred({ cache: false });
+    store.reads = [];
+    const { mailboxes } = await startingTrees(repo);
+    expect(mailboxes).toHaveLength(1);
+    expect(store.bytesUnder('index/')).toBeGreaterThan(0);
+    await repo.close();
+  });
+
+  it('sweep keeps the trees this process read or stored, and drops the rest', async () => {
+    const first = await openCached();
+    const before = await startingTrees(first);
+    await first.close();
+    const dir = join(cacheDir, first.config.id, 'trees');
+    const old = 'cd'.repeat(32);
+    await writeFile(join(dir, old), 'a tree of a pruned snapshot');
+    const tmp = join(dir, '.tmp-0123456789abcdef');
+    await writeFile(tmp, 'a writer is still here');
+
+    const repo = await openDeferred();
+    const { tenant } = await startingTrees(repo);
+    await repo.sweepTreeCache();
+    await repo.close();
+    expect((await readdir(dir)).sort()).toEqual(
+      [
+        before.snapshot.tree,
+        ...tenant.mailboxes.map((r) => r.tree),
+        '.tmp-0123456789abcdef',
+        'CACHEDIR.TAG',
+      ].sort(),
+    );
+    expect(repo.treeCacheCounters?.swept).toBe(1);
+    expect((await stat(tmp)).isFile()).toBe(true);
   });
 });

@@ -7,7 +7,9 @@
  *   by a password-derived key; every read authenticates, and failures are CORRUPT naming the object;
  * - objects are written once and never modified; write order is packs → index → snapshot, so a
  *   snapshot only ever references blobs whose packs and index entries are already stored;
- * - a blob is stored once per repository (keyed id), and read back with one ranged GET of its pack.
+ * - a blob is stored once per repository (keyed id), and read back with one ranged GET of its pack;
+ * - with `index: 'deferred'` (backup) the index loads when first needed, not at open: a run on an
+ *   unchanged tenant reads its trees from the tree cache and never needs it (see tree-cache.ts).
  */
 import * as path from 'node:path';
 import type { ChunkerParams } from '../backup/chunker.js';
@@ -61,6 +63,7 @@ import { type RepackResult, repackPacks } from './repack.js';
 import { DEFAULT_PACK_SIZE, newConfig, openConfig, type RepoConfig, sealConfig } from './repo-config.js';
 import { resolveSnapshotRef } from './resolve-snapshot.js';
 import { openCutStream, sealBlobAsync } from './seal-pool.js';
+import { TreeCache } from './tree-cache.js';
 
 export type { RepoLock } from './lock.js';
 export type { RepackResult } from './repack.js';
@@ -78,8 +81,10 @@ export interface OpenOptions {
   /**
    * How to treat index objects at open: 'strict' (default) fails CORRUPT on a damaged one; 'lenient'
    * skips it and records the error in `indexErrors` (check, repair); 'skip' loads no index (repair).
+   * 'deferred' (backup): loaded as 'strict' when first needed (storing or locating a blob), so a run
+   * that stores nothing never loads it; the synchronous index accessors refuse until then.
    */
-  index?: 'strict' | 'lenient' | 'skip';
+  index?: 'strict' | 'lenient' | 'skip' | 'deferred';
   /** Test hook: the host/pid/clock locks see. */
   lockEnv?: LockEnv;
   /**
@@ -95,6 +100,8 @@ export interface OpenOptions {
   onKeyDerivation?: () => void;
 }
 
+/** A repository id as init writes it (it names the cache's directory). */
+const REPO_ID = /^[0-9a-f]{64}$/;
 /** Index objects load this many at a time: enough to hide S3 latency, few enough for memory. */
 const LOAD_CONCURRENCY = 8;
 /** Where packKey() puts packs: a store's spool for a new pack lives there (same file system). */
@@ -113,6 +120,14 @@ export class Repository implements TreeWriter, LockStore {
   private readonly reporter: Reporter;
   private readonly lockEnv: LockEnv | undefined;
   private readonly index = new BlobIndex();
+  /** Whether the index is loaded: true, or the load (deferred: started when first needed, once). */
+  private indexLoaded: true | Promise<void> | undefined = true;
+  /**
+   * Tree blobs read in this process (from a pack or the tree cache): reached from a snapshot or
+   * checkpoint while a lock held off prune, so they are in the repository without asking the index.
+   */
+  private readonly knownTrees = new Set<BlobId>();
+  private readonly treeCache: TreeCache | undefined;
   /** Index object id → the packs it covers. */
   private readonly indexObjects = new Map<string, string[]>();
   /** Packs written since the last index object, with their entries. */
@@ -137,6 +152,14 @@ export class Repository implements TreeWriter, LockStore {
     this.master = master;
     this.reporter = opts.reporter ?? silentReporter;
     this.lockEnv = opts.lockEnv;
+    if (opts.cacheDir !== undefined && REPO_ID.test(config.id)) {
+      this.treeCache = new TreeCache({
+        dir: path.join(opts.cacheDir, config.id, 'trees'),
+        key: master.encKey,
+        verify: (id, plain) => this.blobId(plain) === id,
+        reporter: this.reporter,
+      });
+    }
     this.packer = new Packer(master.encKey, config.packSize, {
       writePack: (id, bytes) => this.putNew(packKey(id), bytes),
       spoolPack: () => {
@@ -197,7 +220,8 @@ export class Repository implements TreeWriter, LockStore {
     // The store may now rely on what init proved (S3: If-None-Match instead of HEAD-then-PUT).
     applyCapabilities(store, config.capabilities);
     const repo = new Repository(withCache(store, config.id, opts), config, id, master, opts);
-    await repo.loadIndex(opts.index ?? 'strict');
+    if (opts.index === 'deferred') repo.indexLoaded = undefined;
+    else await repo.loadIndex(opts.index ?? 'strict');
     return repo;
   }
 
@@ -210,7 +234,23 @@ export class Repository implements TreeWriter, LockStore {
 
   /** True when the blob is indexed or pending in a pack not yet written. */
   hasBlob(id: BlobId): boolean {
-    return this.index.has(id) || this.packer.pending(id) !== undefined;
+    return this.loadedIndex().has(id) || this.packer.pending(id) !== undefined;
+  }
+
+  /**
+   * Resolves once the index is loaded: at once unless it was deferred, else it starts the load (once).
+   * A deferred load fails as a strict open would (CORRUPT naming the index object), for every caller.
+   */
+  whenIndexed(): Promise<void> {
+    if (this.indexLoaded === true) return Promise.resolve();
+    if (this.indexLoaded === undefined) {
+      const load = this.loadIndex('strict').then(() => {
+        this.indexLoaded = true;
+      });
+      load.catch(() => {});
+      this.indexLoaded = load;
+    }
+    return this.indexLoaded;
   }
 
   /**
@@ -225,6 +265,7 @@ export class Repository implements TreeWriter, LockStore {
     id?: BlobId,
   ): Promise<{ id: BlobId; added: boolean; storedBytes: number }> {
     try {
+      if (this.indexLoaded !== true) return this.whenIndexed().then(() => this.saveBlob(type, plain, id));
       this.packer.assertHealthy();
       // Packs waiting to be written hold memory: wait for the store before sealing more.
       const backlog = this.packer.ready();
@@ -284,6 +325,7 @@ export class Repository implements TreeWriter, LockStore {
         'pending pack',
       );
     }
+    await this.whenIndexed();
     const e = this.index.get(id);
     if (e === undefined) {
       throw new MailarkError('NOT_FOUND', `blob ${id} is not in the index of ${this.store.location}`, {
@@ -302,12 +344,30 @@ export class Repository implements TreeWriter, LockStore {
     return this.checkId(id, openBlob(this.master.encKey, e, sealed, `${key} (blob ${id})`), key);
   }
 
-  async saveTree(value: unknown): Promise<BlobId> {
-    return (await this.saveBlob('tree', Buffer.from(canonicalJson(value)))).id;
+  /**
+   * Stores a tree blob once. `cache`: also keep it in the tree cache (the trees the next backup starts
+   * from). A tree read in this process is known to be stored: saving it again asks nothing of the index.
+   */
+  async saveTree(value: unknown, opts: { cache?: boolean } = {}): Promise<BlobId> {
+    const plain = Buffer.from(canonicalJson(value));
+    const id = this.blobId(plain);
+    if (!this.knownTrees.has(id)) await this.saveBlob('tree', plain, id);
+    if (opts.cache === true) this.treeCache?.put(id, plain);
+    return id;
   }
 
-  async loadTree<T>(id: BlobId): Promise<T> {
-    const bytes = await this.loadBlob(id);
+  /**
+   * Reads a tree blob. `cache`: read it from the tree cache when it is there, and keep it there (the
+   * tenant and mailbox trees a backup starts from), so that it needs neither the index nor the store.
+   */
+  async loadTree<T>(id: BlobId, opts: { cache?: boolean } = {}): Promise<T> {
+    const cache = opts.cache === true ? this.treeCache : undefined;
+    let bytes = await cache?.get(id);
+    if (bytes === undefined) {
+      bytes = await this.loadBlob(id);
+      cache?.put(id, bytes);
+    }
+    this.knownTrees.add(id);
     try {
       return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
     } catch (err) {
@@ -342,7 +402,7 @@ export class Repository implements TreeWriter, LockStore {
 
   async saveSnapshot(s: Snapshot): Promise<string> {
     await this.flush();
-    if (!this.index.has(s.tree)) {
+    if (!this.knownTrees.has(s.tree) && !(await this.whenIndexed().then(() => this.index.has(s.tree)))) {
       throw new MailarkError(
         'INTERNAL',
         `snapshot tree ${s.tree} is not in the index: refusing to write a dangling snapshot`,
@@ -490,11 +550,12 @@ export class Repository implements TreeWriter, LockStore {
 
   /** Every index entry (a blob stored in two packs appears twice). */
   indexEntries(): Iterable<IndexEntry> {
-    return this.index.entries();
+    return this.loadedIndex().entries();
   }
 
   /** The index objects loaded or written, with the packs each covers. */
   indexObjectPacks(): ReadonlyMap<string, readonly string[]> {
+    this.loadedIndex();
     return this.indexObjects;
   }
 
@@ -537,9 +598,23 @@ export class Repository implements TreeWriter, LockStore {
   }
 
   /** Releases this instance's locks after flushing. The store stays open: it belongs to the caller. */
+  /**
+   * Drops the cached trees this process neither read nor stored (after a backup's snapshot: the cache
+   * keeps what the next run starts from). Never fails.
+   */
+  async sweepTreeCache(): Promise<void> {
+    await this.treeCache?.sweep();
+  }
+
+  /** The tree cache's counters, when there is a cache. */
+  get treeCacheCounters(): TreeCache['counters'] | undefined {
+    return this.treeCache?.counters;
+  }
+
   async close(): Promise<void> {
     try {
       await this.flush();
+      await this.treeCache?.settled();
     } finally {
       for (const l of [...this.heldLocks]) await l.release();
       this.heldLocks.clear();
@@ -550,6 +625,13 @@ export class Repository implements TreeWriter, LockStore {
 
   private assertLocksValid(): void {
     for (const l of this.heldLocks) l.assertValid();
+  }
+
+  /** The index, which must be loaded (a deferred one is loaded by whenIndexed() first). */
+  private loadedIndex(): BlobIndex {
+    if (this.indexLoaded !== true)
+      throw new Error('Repository: the index is deferred and not loaded yet (await whenIndexed() first)');
+    return this.index;
   }
 
   private checkId(id: BlobId, plain: Uint8Array, where: string): Uint8Array {
@@ -684,7 +766,7 @@ export class Repository implements TreeWriter, LockStore {
  */
 function withCache(store: ObjectStore, repoId: string, opts: OpenOptions): ObjectStore {
   // The id names a directory: only the 64 hex characters init writes.
-  if (opts.cacheDir === undefined || !/^[0-9a-f]{64}$/.test(repoId)) return store;
+  if (opts.cacheDir === undefined || !REPO_ID.test(repoId)) return store;
   return new CachedStore(store, {
     dir: path.join(opts.cacheDir, repoId),
     prefixes: ['index/', 'snapshots/'],

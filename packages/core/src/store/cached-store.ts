@@ -47,6 +47,17 @@ export interface CacheCounters {
   dropped: number;
 }
 
+/**
+ * Creates a cache directory (mode 0700) tagged with CACHEDIR.TAG, so backup tools skip it; a tag
+ * already there is left alone.
+ */
+export async function ensureCacheDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.writeFile(path.join(dir, 'CACHEDIR.TAG'), CACHEDIR_TAG, { flag: 'wx' }).catch((err) => {
+    if (errnoOf(err) !== 'EEXIST') throw err;
+  });
+}
+
 /** Marks the directory as a cache for backup tools (https://bford.info/cachedir/). */
 const CACHEDIR_TAG =
   'Signature: 8a477f597d28d172789f06886806bc55\n' +
@@ -206,12 +217,7 @@ export class CachedStore implements ObjectStore {
   /** Creates the cache directory once, tagged so backup tools skip it. */
   private ensureRoot(): Promise<void> {
     if (this.rootReady === undefined) {
-      const ready = (async () => {
-        await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-        await fs.writeFile(path.join(this.dir, 'CACHEDIR.TAG'), CACHEDIR_TAG, { flag: 'wx' }).catch((err) => {
-          if (errnoOf(err) !== 'EEXIST') throw err;
-        });
-      })();
+      const ready = ensureCacheDir(this.dir);
       // A failure is not remembered: the next write tries again (the directory may be fixed meanwhile).
       ready.catch(() => {
         if (this.rootReady === ready) this.rootReady = undefined;
