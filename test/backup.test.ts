@@ -4,7 +4,7 @@
  * fetch nothing twice; dedup across users; partial runs; the CLI; a repository on the real S3 server.
  * After each run the snapshot must equal serverState() (the harness's independent ground truth).
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { runCli } from '../packages/cli/src/main.js';
@@ -371,6 +371,69 @@ describe('backup against Dovecot', () => {
     ]);
     expect(none.code).toBe(3);
     expect(none.stderr).toContain(bad.user);
+  });
+
+  it('an unchanged tenant is backed up from the tree cache without loading the index (CLI)', async () => {
+    const users = [newUser('bk-tc'), newUser('bk-tc')] as [TestUser, TestUser];
+    const fx = fixtureMessages();
+    for (const [i, u] of users.entries()) await appendMessages(u, 'INBOX', [{ raw: fx[50 + i] as Buffer }]);
+    const dir = tempDir('bk-tc-');
+    const repoDir = join(dir, 'repo');
+    const cacheDir = join(dir, 'cache');
+    const s = imapServer();
+    const run = async (argv: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await runCli(['-r', repoDir, ...argv], {
+        stdout: { write: (t: string) => (stdout += t) },
+        stderr: { write: (t: string) => (stderr += t) },
+        env: {
+          MAILARK_PASSWORD: PASSWORD,
+          MAILARK_IMAP_PASSWORD: s.masterPassword,
+          MAILARK_TEST_KDF: 'fast',
+          MAILARK_CACHE_DIR: cacheDir,
+        },
+      });
+      return { code, stdout, stderr };
+    };
+    const backupArgs = ['backup', '--verbose', '--imap', s.url, '--imap-user', s.masterUser];
+    const backupOf = (list: TestUser[]) => run([...backupArgs, '--users', list.map((u) => u.user).join(',')]);
+    expect((await run(['init'])).code).toBe(0);
+    const first = await backupOf(users);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain('index loaded');
+    const [repoId] = readdirSync(cacheDir).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    const trees = join(cacheDir, repoId as string, 'trees');
+    // The tenant tree and one tree per mailbox.
+    expect(readdirSync(trees).filter((n) => /^[0-9a-f]{64}$/.test(n))).toHaveLength(3);
+
+    const unchanged = await backupOf(users);
+    expect(unchanged.code, unchanged.stderr).toBe(0);
+    expect(unchanged.stderr).not.toContain('index loaded');
+
+    // A damaged cached tree is read from the repository instead (and said so); nothing else changes.
+    for (const name of readdirSync(trees).filter((n) => /^[0-9a-f]{64}$/.test(n)))
+      writeFileSync(join(trees, name), 'not a tree');
+    await appendMessages(users[0], 'INBOX', [{ raw: fx[52] as Buffer }]);
+    const changed = await backupOf(users);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stderr).toContain('index loaded');
+    expect(changed.stderr).toMatch(/cache file .* is damaged/);
+
+    const store = await openStore(repoDir);
+    const repo = await Repository.open(store, PASSWORD);
+    try {
+      const snaps = await repo.listSnapshots();
+      expect(snaps).toHaveLength(3);
+      // The no-change snapshot is the first one's tree exactly; the last one equals the server.
+      expect(snaps[1]?.snapshot.tree).toBe(snaps[0]?.snapshot.tree);
+      const last = snaps[2]?.snapshot as Snapshot;
+      for (const u of users)
+        expect(await snapshotView(repo, last, u.user), u.user).toEqual(await serverState(u));
+    } finally {
+      await repo.close();
+      await store.close();
+    }
   });
 
   it('a fixtures + synthetic tenant: store PUTs per 1,000 messages and stored/raw ratio', async () => {

@@ -642,6 +642,7 @@ export class Repository implements TreeWriter, LockStore {
 
   private async loadIndex(mode: 'strict' | 'lenient' | 'skip'): Promise<void> {
     if (mode === 'skip') return;
+    const started = Date.now();
     const ids = await this.listJson('index');
     // Fetch in parallel, decode as each arrives (decoding is synchronous, so entries never interleave).
     await mapLimit(ids, LOAD_CONCURRENCY, async (id) => {
@@ -655,6 +656,11 @@ export class Repository implements TreeWriter, LockStore {
         if (mode === 'strict' || !isMailarkError(err, 'CORRUPT')) throw err;
         this.indexErrors.push(err);
       }
+    });
+    this.reporter.log('debug', `index loaded: ${ids.length} object(s), ${this.index.size} blob(s)`, {
+      indexObjects: ids.length,
+      blobs: this.index.size,
+      ms: Date.now() - started,
     });
   }
 
