@@ -597,7 +597,6 @@ export class Repository implements TreeWriter, LockStore {
     return this.master.encKey;
   }
 
-  /** Releases this instance's locks after flushing. The store stays open: it belongs to the caller. */
   /**
    * Drops the cached trees this process neither read nor stored (after a backup's snapshot: the cache
    * keeps what the next run starts from). Never fails.
@@ -611,6 +610,7 @@ export class Repository implements TreeWriter, LockStore {
     return this.treeCache?.counters;
   }
 
+  /** Releases this instance's locks after flushing. The store stays open: it belongs to the caller. */
   async close(): Promise<void> {
     try {
       await this.flush();
