@@ -13,7 +13,8 @@ const list = defineCommand({
   command: 'list',
   describe: 'list the keys (passwords) of the repository',
   handler: async (_args, ctx) => {
-    const repo = await ctx.openRepository();
+    // Keys need no index: a damaged one never stands between a user and the passwords.
+    const repo = await ctx.openRepository({ index: 'deferred' });
     const keys = await repo.listKeys();
     ctx.output.table(
       [{ header: ' ID' }, { header: 'User' }, { header: 'Host' }, { header: 'Created (UTC)' }],
@@ -36,7 +37,7 @@ const add = defineCommand({
     // Read the new password first: a missing one is a usage error that needs no repository.
     const password = await readPassword({ ...NEW_PASSWORD, file: args.newPasswordFile }, ctx.env);
     ctx.registerSecret(password);
-    const repo = await ctx.openRepository();
+    const repo = await ctx.openRepository({ index: 'deferred' });
     const kdf = ctx.keyDerivation();
     const id = await repo.addKey(password, kdf === undefined ? {} : { kdf });
     ctx.output.line(`added key ${shortId(id)}`);
@@ -51,7 +52,7 @@ const remove = defineCommand({
   builder: (y) =>
     y.positional('id', { type: 'string', demandOption: true, describe: 'key id or unique prefix' }),
   handler: async (args, ctx) => {
-    const repo = await ctx.openRepository({ lock: 'exclusive' });
+    const repo = await ctx.openRepository({ lock: 'exclusive', index: 'deferred' });
     const prefix = args.id.toLowerCase();
     const hint = 'list keys with "mailark key list" and give at least 4 characters of an id';
     if (!/^[0-9a-f]{4,64}$/.test(prefix)) {

@@ -45,6 +45,25 @@ afterEach(async () => {
 /** How often `text` occurs in `s`. */
 const occurrences = (s: string, text: string) => s.split(text).length - 1;
 
+describe('commands that need no index', () => {
+  it('snapshots, unlock and key list read no index object: a damaged one stops none of them', async () => {
+    for (const name of await readdir(join(repoDir, 'index')))
+      await writeFile(join(repoDir, 'index', name), 'damaged in the store');
+    const snaps = await mailark(['snapshots', '--json', '--no-cache']);
+    expect(snaps.code, snaps.stderr).toBe(0);
+    expect(JSON.parse(snaps.stdout)).toHaveLength(1);
+    const unlock = await mailark(['unlock', '--no-cache']);
+    expect(unlock.code, unlock.stderr).toBe(0);
+    const keys = await mailark(['key', 'list', '--json', '--no-cache']);
+    expect(keys.code, keys.stderr).toBe(0);
+    expect(JSON.parse(keys.stdout)).toHaveLength(1);
+    // What needs the index still says which object is damaged.
+    const stats = await mailark(['stats', '--no-cache']);
+    expect(stats.code).not.toBe(0);
+    expect(stats.stderr).toContain('index/');
+  });
+});
+
 describe('mailark check', () => {
   it('states a clean verdict once, on stdout', async () => {
     const r = await mailark(['check', '--read-data']);

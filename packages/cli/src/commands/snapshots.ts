@@ -9,7 +9,8 @@ export const snapshots = defineCommand({
   describe: 'list snapshots',
   builder: (y) => y.option('tenant', { type: 'string', describe: 'only snapshots of this tenant' }),
   handler: async (args, ctx) => {
-    const repo = await ctx.openRepository();
+    // Snapshots are objects of their own: listing them needs no index (as restic's snapshots).
+    const repo = await ctx.openRepository({ index: 'deferred' });
     const all = (await repo.listSnapshots()).filter(
       (s) => args.tenant === undefined || s.snapshot.tenant === args.tenant,
     );

@@ -15,7 +15,7 @@ export const unlock = defineCommand({
       describe: 'remove every lock, also those of running processes',
     }),
   handler: async (args, ctx) => {
-    const repo = await ctx.openRepository();
+    const repo = await ctx.openRepository({ index: 'deferred' });
     const removed = args.removeAll ? await repo.removeAllLocks() : await repo.removeStaleLocks();
     const remaining = args.removeAll ? [] : await repo.listLocks();
     const what = args.removeAll ? 'lock' : 'stale lock';
