@@ -3,7 +3,7 @@
  * policy options, --dry-run, --json, --prune, LOCKED while another process holds a lock.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -108,6 +108,19 @@ describe('mailark forget', () => {
       n++;
     }
     expect(n).toBe(6);
+  });
+
+  it('needs no index to forget; --prune reads it and names a damaged index object', async () => {
+    for (const name of await readdir(join(repoDir, 'index')))
+      await writeFile(join(repoDir, 'index', name), 'damaged in the store');
+    const r = await mailark(['forget', '--keep-last', '3', '--no-cache']);
+    expect(r.code, r.stderr).toBe(0);
+    const p = await mailark(['forget', '--keep-last', '2', '--prune', '--no-cache']);
+    expect(p.code).not.toBe(0);
+    expect(p.stderr).toContain('index/');
+    // forget ran before prune failed: two snapshots are left.
+    const snaps = await mailark(['snapshots', '--json', '--no-cache']);
+    expect(JSON.parse(snaps.stdout)).toHaveLength(2);
   });
 
   it('--tenant limits the policy to one tenant; a tenant without snapshots is an error naming it', async () => {

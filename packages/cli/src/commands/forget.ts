@@ -108,7 +108,9 @@ export const forget = defineCommand({
       });
     }
     const maxUnused = parseMaxUnused(args.maxUnused);
-    const repo = await ctx.openRepository();
+    // Forgetting deletes snapshot objects and needs no index (restic's forget neither); --prune
+    // loads it when it starts.
+    const repo = await ctx.openRepository({ index: 'deferred' });
     const result = await forgetSnapshots(repo, {
       policy,
       timeZone,

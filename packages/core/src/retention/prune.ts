@@ -66,6 +66,8 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions = {})
   const started = Date.now();
   const lock = opts.locked ? undefined : await repo.lock('exclusive', opts.lockOwner ?? 'mailark prune');
   try {
+    // A repository opened with its index deferred (forget) loads it now: prune plans from all of it.
+    await repo.whenIndexed();
     await repo.flush();
     const { used, snapshots, checkpoints } = await collectUsedBlobs(repo, reporter, opts.signal);
     const packs = await repo.listPacks();
