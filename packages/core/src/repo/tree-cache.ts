@@ -27,7 +27,7 @@ import * as path from 'node:path';
 import { errorText } from '../errors.js';
 import type { BlobId } from '../mail/snapshot.js';
 import { type Reporter, silentReporter } from '../progress.js';
-import { ensureCacheDir } from '../store/cached-store.js';
+import { CacheDir } from '../store/cached-store.js';
 import { errnoOf } from '../store/local-store-errors.js';
 import { openBlob, sealBlob } from './pack.js';
 
@@ -66,11 +66,12 @@ export class TreeCache {
   /** Ids this process read from here or stored here: what sweep() keeps. */
   private readonly used = new Set<BlobId>();
   private readonly writes = new Set<Promise<void>>();
-  private dirReady: Promise<void> | undefined;
+  private readonly made: CacheDir;
   private warned = false;
 
   constructor(o: TreeCacheOptions) {
     this.dir = o.dir;
+    this.made = new CacheDir(o.dir);
     this.key = o.key;
     this.verify = o.verify;
     this.reporter = o.reporter ?? silentReporter;
@@ -158,7 +159,7 @@ export class TreeCache {
     const file = path.join(this.dir, id);
     const tmp = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
-      await this.ensureDir();
+      await this.made.ready();
       await fs.writeFile(tmp, Buffer.concat(parts), { mode: 0o600, flag: 'wx' });
       await fs.rename(tmp, file);
       this.counters.stored++;
@@ -166,17 +167,6 @@ export class TreeCache {
       await fs.rm(tmp, { force: true }).catch(() => {});
       this.warnOnce('write', err);
     }
-  }
-
-  private ensureDir(): Promise<void> {
-    if (this.dirReady === undefined) {
-      const ready = ensureCacheDir(this.dir);
-      ready.catch(() => {
-        if (this.dirReady === ready) this.dirReady = undefined;
-      });
-      this.dirReady = ready;
-    }
-    return this.dirReady;
   }
 
   private warnOnce(op: string, err: unknown): void {

@@ -48,14 +48,32 @@ export interface CacheCounters {
 }
 
 /**
- * Creates a cache directory (mode 0700) tagged with CACHEDIR.TAG, so backup tools skip it; a tag
- * already there is left alone.
+ * A cache directory, created on first use (mode 0700) and tagged with CACHEDIR.TAG so backup tools
+ * skip it (a tag already there is left alone).
  */
-export async function ensureCacheDir(dir: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  await fs.writeFile(path.join(dir, 'CACHEDIR.TAG'), CACHEDIR_TAG, { flag: 'wx' }).catch((err) => {
-    if (errnoOf(err) !== 'EEXIST') throw err;
-  });
+export class CacheDir {
+  private made: Promise<void> | undefined;
+
+  constructor(readonly path: string) {}
+
+  /** Resolves once the directory exists. A failure is not remembered: the next call tries again. */
+  ready(): Promise<void> {
+    if (this.made === undefined) {
+      const made = (async () => {
+        await fs.mkdir(this.path, { recursive: true, mode: 0o700 });
+        await fs
+          .writeFile(path.join(this.path, 'CACHEDIR.TAG'), CACHEDIR_TAG, { flag: 'wx' })
+          .catch((err) => {
+            if (errnoOf(err) !== 'EEXIST') throw err;
+          });
+      })();
+      made.catch(() => {
+        if (this.made === made) this.made = undefined;
+      });
+      this.made = made;
+    }
+    return this.made;
+  }
 }
 
 /** Marks the directory as a cache for backup tools (https://bford.info/cachedir/). */
@@ -81,7 +99,8 @@ export class CachedStore implements ObjectStore {
   private readonly dir: string;
   private readonly prefixes: readonly string[];
   private readonly reporter: Reporter;
-  private rootReady: Promise<void> | undefined;
+  /** The directory itself, created on the first write. */
+  private readonly root: CacheDir;
   private warned = false;
   /** The inner store's spool, when it has one; spooled objects (packs) lie outside the cached folders. */
   readonly spool?: (dir: string) => ObjectSpool;
@@ -92,6 +111,7 @@ export class CachedStore implements ObjectStore {
   ) {
     this.location = inner.location;
     this.dir = path.resolve(options.dir);
+    this.root = new CacheDir(this.dir);
     // Folders only: a file path is derived from the key, and a listing walks the prefix's folder.
     for (const p of options.prefixes) {
       if (!p.endsWith('/') || p.startsWith('/') || p.split('/').includes('..'))
@@ -202,7 +222,7 @@ export class CachedStore implements ObjectStore {
     const file = this.fileOf(key);
     const tmp = path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
-      await this.ensureRoot();
+      await this.root.ready();
       await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       await fs.writeFile(tmp, bytes, { mode: 0o600, flag: 'wx' });
       // rename replaces a damaged copy; two processes caching one object write identical bytes.
@@ -212,19 +232,6 @@ export class CachedStore implements ObjectStore {
       await fs.rm(tmp, { force: true }).catch(() => {});
       this.warnOnce('write', key, err);
     }
-  }
-
-  /** Creates the cache directory once, tagged so backup tools skip it. */
-  private ensureRoot(): Promise<void> {
-    if (this.rootReady === undefined) {
-      const ready = ensureCacheDir(this.dir);
-      // A failure is not remembered: the next write tries again (the directory may be fixed meanwhile).
-      ready.catch(() => {
-        if (this.rootReady === ready) this.rootReady = undefined;
-      });
-      this.rootReady = ready;
-    }
-    return this.rootReady;
   }
 
   private async remove(key: string): Promise<void> {
