@@ -54,6 +54,30 @@ async function backup(repo: Repository, users: Array<TestUser | string>, over: {
   });
 }
 
+/**
+ * The CLI in-process on one repository, with the repository and IMAP master passwords in its
+ * environment (plus `env`); when `secrets` are given, no run may print any of them.
+ */
+function cliOn(repoDir: string, opts: { env?: Record<string, string>; secrets?: string[] } = {}) {
+  const s = imapServer();
+  return async (argv: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(['-r', repoDir, ...argv], {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
+      env: {
+        MAILARK_PASSWORD: PASSWORD,
+        MAILARK_IMAP_PASSWORD: s.masterPassword,
+        MAILARK_TEST_KDF: 'fast',
+        ...opts.env,
+      },
+    });
+    for (const secret of opts.secrets ?? []) expect(stdout + stderr).not.toContain(secret);
+    return { code, stdout, stderr };
+  };
+}
+
 async function newRepo(
   store: ObjectStore = new MemoryStore(),
 ): Promise<{ repo: Repository; store: ObjectStore }> {
@@ -281,22 +305,7 @@ describe('backup against Dovecot', () => {
       `# tenant example.test\n${good[0]?.user}\n\n${bad.user},wrong.pw\n${good[1]?.user}\n`,
     );
     const s = imapServer();
-    const run = async (argv: string[]) => {
-      let stdout = '';
-      let stderr = '';
-      const code = await runCli(['-r', repoDir, ...argv], {
-        stdout: { write: (t: string) => (stdout += t) },
-        stderr: { write: (t: string) => (stderr += t) },
-        env: {
-          MAILARK_PASSWORD: PASSWORD,
-          MAILARK_IMAP_PASSWORD: s.masterPassword,
-          MAILARK_TEST_KDF: 'fast',
-        },
-      });
-      for (const secret of [PASSWORD, s.masterPassword, 'not the password'])
-        expect(stdout + stderr).not.toContain(secret);
-      return { code, stdout, stderr };
-    };
+    const run = cliOn(repoDir, { secrets: [PASSWORD, s.masterPassword, 'not the password'] });
     expect((await run(['init'])).code).toBe(0);
     // A dry run plans (one message per good mailbox) and stores nothing.
     const goodList = good.map((u) => u.user).join(',');
@@ -381,21 +390,7 @@ describe('backup against Dovecot', () => {
     const repoDir = join(dir, 'repo');
     const cacheDir = join(dir, 'cache');
     const s = imapServer();
-    const run = async (argv: string[]) => {
-      let stdout = '';
-      let stderr = '';
-      const code = await runCli(['-r', repoDir, ...argv], {
-        stdout: { write: (t: string) => (stdout += t) },
-        stderr: { write: (t: string) => (stderr += t) },
-        env: {
-          MAILARK_PASSWORD: PASSWORD,
-          MAILARK_IMAP_PASSWORD: s.masterPassword,
-          MAILARK_TEST_KDF: 'fast',
-          MAILARK_CACHE_DIR: cacheDir,
-        },
-      });
-      return { code, stdout, stderr };
-    };
+    const run = cliOn(repoDir, { env: { MAILARK_CACHE_DIR: cacheDir } });
     const backupArgs = ['backup', '--verbose', '--imap', s.url, '--imap-user', s.masterUser];
     const backupOf = (list: TestUser[]) => run([...backupArgs, '--users', list.map((u) => u.user).join(',')]);
     expect((await run(['init'])).code).toBe(0);
