@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../packages/agent/src/pino-reporter.js';
 import {
   appendMessages,
+  closeRepository,
   fixtureMessages,
   imapServer,
   newUser,
@@ -35,7 +36,7 @@ describe('mailark-agent light pass', () => {
       mail.slice(0, 4).map((raw) => ({ raw })),
     );
     const repoDir = join(dir, 'repo');
-    await (await Repository.init(new LocalDirStore(repoDir), PASSWORD, { kdf: TEST_KDF })).close();
+    await closeRepository(await Repository.init(new LocalDirStore(repoDir), PASSWORD, { kdf: TEST_KDF }));
     writeFileSync(join(dir, 'repo.pass'), `${PASSWORD}\n`);
     writeFileSync(join(dir, 'imap.pass'), `${imap.masterPassword}\n`);
     const config = parseAgentConfig(
@@ -90,7 +91,7 @@ describe('mailark-agent light pass', () => {
     }
     expect(got).toEqual(expected);
     expect(got.size).toBe(6);
-    await repo.close();
+    await closeRepository(repo);
 
     // The next nightly backup applies retention over all snapshots, light ones included.
     const next = await run('backup');
@@ -100,6 +101,6 @@ describe('mailark-agent light pass', () => {
       ['agent', 'light'],
       ['agent'],
     ]);
-    await after.close();
+    await closeRepository(after);
   });
 });

@@ -24,6 +24,7 @@ import { describe, expect, it } from 'vitest';
 import { type Child, ROOT, runNode, waitFor } from './harness/child-process.js';
 import {
   appendMessages,
+  closeRepository,
   imapServer,
   newUser,
   serverState,
@@ -85,7 +86,7 @@ async function backupEverySecond(
 ): Promise<{ repoDir: string; config: string }> {
   const imap = imapServer();
   const repoDir = join(dir, 'repo');
-  await (await Repository.init(new LocalDirStore(repoDir), PASSWORD, { kdf: TEST_KDF })).close();
+  await closeRepository(await Repository.init(new LocalDirStore(repoDir), PASSWORD, { kdf: TEST_KDF }));
   writeFileSync(join(dir, 'repo.pass'), `${PASSWORD}\n`);
   writeFileSync(join(dir, 'imap.pass'), `${imap.masterPassword}\n`);
   const config = writeConfig(dir, {
@@ -149,7 +150,7 @@ describe('mailark-agent process', () => {
     expect(done.length).toBeLessThan(users.length);
     const report = await checkRepository(repo, { readData: true });
     expect(report.errors).toEqual([]);
-    await repo.close();
+    await closeRepository(repo);
 
     // The next run completes, and does not fetch again what the interrupted one captured.
     const once = agent(['run-once', '--config', config, '--tenant', 'sig.example.test']);
@@ -173,7 +174,7 @@ describe('mailark-agent process', () => {
     }
     expect(got).toEqual(expected);
     expect((await checkRepository(after, {})).errors).toEqual([]);
-    await after.close();
+    await closeRepository(after);
   });
 
   it("SIGKILL mid-backup: the dead agent's lock is stale and the next run removes it and completes", async () => {
@@ -198,6 +199,7 @@ describe('mailark-agent process', () => {
       expect.objectContaining({ owner: 'mailark backup', pid: daemon.proc.pid, stale: true }),
     ]);
     expect(await repo.listSnapshots()).toEqual([]);
+    await closeRepository(repo);
 
     const once = agent(['run-once', '--config', config, '--tenant', 'kill.example.test']);
     expect(await once.exit, once.stderr).toBe(0);
@@ -207,6 +209,7 @@ describe('mailark-agent process', () => {
     expect(await after.listLocks()).toEqual([]);
     expect((await after.listSnapshots()).map((s) => s.snapshot.status)).toEqual(['complete']);
     expect((await checkRepository(after, { readData: true })).errors).toEqual([]);
+    await closeRepository(after);
   });
 
   it('config errors each give one clear message naming the field, exit 2', async () => {

@@ -22,6 +22,7 @@ import { LocalDirStore } from '../packages/core/src/store/local-dir-store.js';
 import { type Child, ROOT, runNode } from './harness/child-process.js';
 import {
   appendMessages,
+  closeRepository,
   fixtureMessages,
   imapServer,
   nastyMessages,
@@ -74,7 +75,8 @@ async function openRepo(repoDir: string): Promise<Repository> {
 
 /** Messages the checkpoints of the tenant hold (stored and flushed: never to be fetched again). */
 async function heldByCheckpoints(repoDir: string, tenant: string): Promise<number> {
-  const prev = await loadPreviousState(await openRepo(repoDir), tenant);
+  const repo = await openRepo(repoDir);
+  const prev = await loadPreviousState(repo, tenant).finally(() => closeRepository(repo));
   let n = 0;
   for (const m of prev.mailboxes.values()) n += m.checkpoint?.messages ?? 0;
   return n;
@@ -189,5 +191,6 @@ describe('backup killed with SIGKILL', () => {
         expect(mine, `${u.user} ${f.path}`).toEqual(f.messages);
       }
     }
+    await closeRepository(repo);
   });
 });

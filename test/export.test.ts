@@ -48,6 +48,7 @@ import { MemoryStore } from '../packages/core/src/store/memory-store.js';
 import { type DovecotInstance, startDovecot } from '../scripts/lib/dovecot.mjs';
 import {
   appendMessages,
+  closeRepository,
   fixtureFiles,
   freshPrefix,
   imapServer,
@@ -141,7 +142,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await repo?.close();
+  await closeRepository(repo);
   const env = process.env; // MAILARK_TEST_KEEP=1 keeps the served trees, as global-setup keeps its own
   if (servedBase !== undefined && env.MAILARK_TEST_KEEP !== '1')
     rmSync(servedBase, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../packages/cli/src/main.js';
 import { runBackup } from '../packages/core/src/backup/run-backup.js';
 import {
@@ -33,6 +33,7 @@ import { LocalDirStore } from '../packages/core/src/store/local-dir-store.js';
 import { startDovecot } from '../scripts/lib/dovecot.mjs';
 import {
   appendMessages,
+  closeRepository,
   fixtureMessages,
   imapClientFor,
   imapServer,
@@ -141,6 +142,8 @@ describe('find and restore on a real mailbox', () => {
   let s2: string;
   let before: ServerFolder[];
   let clients: string;
+
+  afterAll(() => closeRepository(repo));
 
   beforeAll(async () => {
     alice = newUser('alice').user;
@@ -361,7 +364,7 @@ describe('restore of a message backed up with bare LF line ends (from a server t
     const again = await restoreMessages(repo, imapRestoreConnector(endpoint()), items);
     expect(again.map((o) => [o.status, o.uid])).toEqual([['already-present', copy?.uid]]);
     expect(folderOf(await serverState(erin), 'Archive').messages).toHaveLength(1);
-    await repo.close();
+    await closeRepository(repo);
   });
 });
 
@@ -458,6 +461,7 @@ describe('restore when IMAP goes down mid-way', () => {
       await check.close();
       expect(work).toEqual(items.map((i) => i.entry.sha256));
       expect((await resolveMessageRef(repo, items[3]?.ref as string)).entry.sha256).toBe(work[3]);
+      await closeRepository(repo);
     } finally {
       await dv.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ImapFlow } from 'imapflow';
 import { inject } from 'vitest';
 import { splitFlags } from '../../packages/core/src/mail/snapshot.js';
+import type { Repository } from '../../packages/core/src/repo/repository.js';
 import { addPasswdUser, maildirFor } from '../../scripts/lib/dovecot.mjs';
 
 export interface TestUser {
@@ -308,4 +309,18 @@ export function tempDir(prefix = 'tmp-'): string {
 
 function nameOf(user: string | TestUser): string {
   return typeof user === 'string' ? user : user.user;
+}
+
+/**
+ * Closes a repository a test opened on a store of its own, and that store: Repository.close() leaves the
+ * store open (it belongs to the caller), and a LocalDirStore keeps pack files open for ranged reads,
+ * which Node would otherwise close on garbage collection, with a warning.
+ */
+export async function closeRepository(repo: Repository | undefined): Promise<void> {
+  if (repo === undefined) return;
+  try {
+    await repo.close();
+  } finally {
+    await repo.store.close();
+  }
 }
