@@ -23,6 +23,7 @@ import {
 } from '@mailark/core';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createLogger } from '../packages/agent/src/pino-reporter.js';
+import { eventually } from '../packages/core/src/eventually.js';
 import {
   appendMessages,
   fixtureMessages,
@@ -72,14 +73,6 @@ afterAll(async () => {
   await new Promise((r) => webhook.close(r));
   vi.unstubAllEnvs();
 });
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 90_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A cron pattern firing at three instants 6, 12 and 18 s from now (seconds field). */
 function threeTimesSoon(): string {
@@ -192,11 +185,16 @@ describe('mailark-agent', () => {
     const finished = (tenant: string, outcome: string) =>
       logs.filter((l) => l.msg === 'job finished' && l.tenant === tenant && l.outcome === outcome).length;
     try {
-      await waitFor('three backups per tenant', () =>
-        tenants.every((t, i) => finished(t.name, i === 2 ? 'failed' : 'ok') >= 3),
+      const runs = tenants.map((t, i) => () => finished(t.name, i === 2 ? 'failed' : 'ok'));
+      await eventually(() => {
+        const counts = runs.map((n) => n());
+        expect(Math.min(...counts), `backups per tenant: ${counts.join(', ')}`).toBeGreaterThanOrEqual(3);
+      }, 90_000);
+      await eventually(
+        () => expect(webhookEvents.length, 'alerts delivered').toBeGreaterThanOrEqual(3),
+        90_000,
       );
-      await waitFor('alerts delivered', () => webhookEvents.length >= 3);
-      await waitFor('no job running', () => /^mailark_agent_running_jobs 0$/m.test(agent.metrics()));
+      await eventually(() => expect(agent.metrics()).toMatch(/^mailark_agent_running_jobs 0$/m), 90_000);
 
       // Metrics, parsed.
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
