@@ -208,7 +208,7 @@ try {
   ]);
   // A no-change run lasts under a second, so one sample is mostly the host's noise (this machine is
   // shared): it is run NO_CHANGE_RUNS times and the median reported, every sample kept in the JSON.
-  // Each is a real run (it saves a snapshot); none follows a change but the first.
+  // Each is a real run (it saves a snapshot) against the server state the incremental captured.
   const samples = [];
   for (let i = 0; i < NO_CHANGE_RUNS; i++) samples.push(await runBackup('noChangeBackup'));
   const none = [...samples].sort((a, b) => a.ms - b.ms)[Math.floor(samples.length / 2)];
