@@ -26,6 +26,7 @@ import { createLogger } from '../packages/agent/src/pino-reporter.js';
 import { eventually } from '../packages/core/src/eventually.js';
 import {
   appendMessages,
+  closeRepository,
   fixtureMessages,
   freshPrefix,
   imapServer,
@@ -130,10 +131,7 @@ describe('mailark-agent', () => {
       fixtures.slice(18, 20).map((raw) => ({ raw })),
     );
     for (const t of tenants) {
-      const store = await t.store();
-      const repo = await Repository.init(store, REPO_PASSWORD, { kdf: TEST_KDF });
-      await repo.close();
-      await store.close();
+      await closeRepository(await Repository.init(await t.store(), REPO_PASSWORD, { kdf: TEST_KDF }));
     }
 
     const imap = imapServer();
@@ -276,8 +274,7 @@ describe('mailark-agent', () => {
 
     // The newest snapshot of each good tenant equals the server, byte for byte; retention kept two.
     for (const t of tenants.slice(0, 2)) {
-      const store = await t.store();
-      const repo = await Repository.open(store, REPO_PASSWORD);
+      const repo = await Repository.open(await t.store(), REPO_PASSWORD);
       const snaps = await repo.listSnapshots();
       expect(snaps.map((s) => s.snapshot.status)).toEqual(['complete', 'complete']);
       const expected = new Map<string, string>();
@@ -291,8 +288,7 @@ describe('mailark-agent', () => {
       }
       expect(got).toEqual(expected);
       expect(await repo.listLocks()).toEqual([]);
-      await repo.close();
-      await store.close(); // it keeps pack files open for ranged reads
+      await closeRepository(repo);
     }
   });
 });

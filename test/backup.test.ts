@@ -23,6 +23,7 @@ import type { ObjectStore } from '../packages/core/src/store/object-store.js';
 import { openStore } from '../packages/core/src/store/open-store.js';
 import {
   appendMessages,
+  closeRepository,
   fixtureMessages,
   freshPrefix,
   imapClientFor,
@@ -345,15 +346,13 @@ describe('backup against Dovecot', () => {
       [bad.user, 'failed', 'IMAP_AUTH'],
       [good[1]?.user, 'ok', null],
     ]);
-    const repoStore = await openStore(repoDir);
-    const repo = await Repository.open(repoStore, PASSWORD);
+    const repo = await Repository.open(await openStore(repoDir), PASSWORD);
     const snap = await repo.resolveSnapshot(doc.snapshot);
     expect(snap.snapshot).toMatchObject({ status: 'partial', tenant: 'example.test', tags: ['nightly'] });
     expect(snap.snapshot.failures.map((f) => f.user)).toEqual([bad.user]);
     for (const u of good)
       expect(await snapshotView(repo, snap.snapshot, u.user)).toEqual(await serverState(u));
-    await repo.close();
-    await repoStore.close(); // it keeps pack files open for ranged reads
+    await closeRepository(repo);
 
     // Human output names the failing mailbox; with only good users the run is complete (exit 0).
     const human = await run([
@@ -415,8 +414,7 @@ describe('backup against Dovecot', () => {
     expect(changed.stderr).toContain('index loaded');
     expect(changed.stderr).toMatch(/cache file .* is damaged/);
 
-    const store = await openStore(repoDir);
-    const repo = await Repository.open(store, PASSWORD);
+    const repo = await Repository.open(await openStore(repoDir), PASSWORD);
     try {
       const snaps = await repo.listSnapshots();
       expect(snaps).toHaveLength(3);
@@ -426,8 +424,7 @@ describe('backup against Dovecot', () => {
       for (const u of users)
         expect(await snapshotView(repo, last, u.user), u.user).toEqual(await serverState(u));
     } finally {
-      await repo.close();
-      await store.close();
+      await closeRepository(repo);
     }
   });
 
