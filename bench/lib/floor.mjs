@@ -4,28 +4,17 @@
 // no packs, no index, no trees, no threads: a floor under what the initial backup costs in CPU.
 //
 // With the CPU the machine spent serving and reading the raw fetch (Dovecot, kernel and client), it
-// tells whether a target wall time is within reach on this many cores at all.
+// tells whether a target wall time is within reach on this many cores at all (see bench/run.mjs).
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Chunker } from '../../packages/core/dist/backup/chunker.js';
 import { MessageCutter } from '../../packages/core/dist/backup/message-record.js';
 import { sealBlob } from '../../packages/core/dist/repo/pack.js';
 import { DEFAULT_CHUNKER } from '../../packages/core/dist/repo/repo-config.js';
+import { filesUnder } from './measure.mjs';
 
-/** Message files of the Maildirs under `root` (files in cur/ and new/ folders). */
-function messageFiles(root) {
-  const out = [];
-  const walk = (dir) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/[/](cur|new)$/.test(dir)) out.push(p);
-    }
-  };
-  walk(root);
-  return out;
-}
+/** A message file of a Maildir: a file in a cur/ or new/ folder. */
+const MESSAGE_FILE = /[/](cur|new)[/][^/]+$/;
 
 const cpuMs = () => {
   const u = process.cpuUsage();
@@ -45,7 +34,8 @@ export function perByteFloor(mailRoot) {
   let bytes = 0;
   let newBytes = 0;
   let sealedBytes = 0;
-  for (const file of messageFiles(mailRoot)) {
+  for (const file of filesUnder(mailRoot)) {
+    if (!MESSAGE_FILE.test(file)) continue;
     const message = readFileSync(file);
     bytes += message.length;
     let t = cpuMs();
@@ -71,17 +61,4 @@ export function perByteFloor(mailRoot) {
   }
   const totalMs = ms.sha256 + ms.cut + ms.ids + ms.seal;
   return { bytes, newBytes, sealedBytes, ms, totalMs };
-}
-
-/** Busy CPU milliseconds of the whole machine so far (all processes, all cores), or NaN off Linux. */
-export function machineBusyMs() {
-  try {
-    const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
-    // user nice system idle iowait irq softirq steal: busy is user, nice, system, irq and softirq
-    // (steal is other guests' time on this VM's cores).
-    const busy = f[0] + f[1] + f[2] + f[5] + f[6];
-    return (busy * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return Number.NaN;
-  }
 }

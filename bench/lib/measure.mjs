@@ -65,22 +65,37 @@ export function measureCommand(cmd, args, opts = {}) {
   });
 }
 
-/** Object count and bytes under a directory (a local repository), by top-level kind. */
+/** Paths of the files under `dir`, at any depth. */
+export function* filesUnder(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* filesUnder(p);
+    else if (e.isFile()) yield p;
+  }
+}
+
+/** Object count and bytes under a directory (a local repository). */
 export function treeSize(dir) {
   let files = 0;
   let bytes = 0;
-  const walk = (d) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else {
-        files++;
-        bytes += statSync(p).size;
-      }
-    }
-  };
-  walk(dir);
+  for (const p of filesUnder(dir)) {
+    files++;
+    bytes += statSync(p).size;
+  }
   return { files, bytes };
+}
+
+/** Busy CPU milliseconds of the whole machine so far (all processes, all cores), or NaN off Linux. */
+export function machineBusyMs() {
+  try {
+    const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal: busy is user, nice, system, irq and softirq
+    // (steal is other guests' time on this VM's cores).
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6];
+    return (busy * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /**
@@ -92,19 +107,15 @@ export function treeSize(dir) {
  */
 export function warmFiles(...dirs) {
   const buf = Buffer.allocUnsafe(1 << 20);
-  const walk = (d) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
-        const fd = openSync(p, 'r');
-        try {
-          while (readSync(fd, buf, 0, buf.length, null) > 0);
-        } finally {
-          closeSync(fd);
-        }
+  for (const d of dirs) {
+    if (!existsSync(d)) continue;
+    for (const p of filesUnder(d)) {
+      const fd = openSync(p, 'r');
+      try {
+        while (readSync(fd, buf, 0, buf.length, null) > 0);
+      } finally {
+        closeSync(fd);
       }
     }
-  };
-  for (const d of dirs) if (existsSync(d)) walk(d);
+  }
 }
