@@ -402,7 +402,7 @@ export class Repository implements TreeWriter, LockStore {
 
   async saveSnapshot(s: Snapshot): Promise<string> {
     await this.flush();
-    if (!this.knownTrees.has(s.tree) && !(await this.whenIndexed().then(() => this.index.has(s.tree)))) {
+    if (!(await this.treeStored(s.tree))) {
       throw new MailarkError(
         'INTERNAL',
         `snapshot tree ${s.tree} is not in the index: refusing to write a dangling snapshot`,
@@ -625,6 +625,13 @@ export class Repository implements TreeWriter, LockStore {
 
   private assertLocksValid(): void {
     for (const l of this.heldLocks) l.assertValid();
+  }
+
+  /** Whether a tree blob is in the repository: read in this process (see knownTrees), or indexed. */
+  private async treeStored(id: BlobId): Promise<boolean> {
+    if (this.knownTrees.has(id)) return true;
+    await this.whenIndexed();
+    return this.index.has(id);
   }
 
   /** The index, which must be loaded (a deferred one is loaded by whenIndexed() first). */
